@@ -1,0 +1,44 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Every error the store returns wraps one of these, and
+// none of them ever carries an address, a token, a name or key material:
+// callers may log them as they are.
+var (
+	// ErrConfig reports an invalid Config.
+	ErrConfig = errors.New("store: invalid config")
+	// ErrLocked means another process holds the database file open.
+	ErrLocked = errors.New("store: database is locked by another parley process")
+	// ErrMissingKey means the database exists but neither Config.Key nor
+	// the key file is there. The store never generates a new key beside an
+	// existing database: the old records could never be opened again.
+	ErrMissingKey = errors.New("store: the database exists but no key was found")
+	// ErrShortKey means a key decodes to fewer than MinKeySize bytes.
+	ErrShortKey = errors.New("store: key is shorter than 32 bytes")
+	// ErrBadKey means a key is neither hex nor base64.
+	ErrBadKey = errors.New("store: key is neither hex nor base64")
+	// ErrWrongKey means the keys given do not open this database: a wrong
+	// key, or a retired key still needed for records that have not expired.
+	ErrWrongKey = errors.New("store: the key does not open this database")
+	// ErrCorrupt means a stored record failed to open: a flipped bit, a
+	// value moved under another key or bucket, or a truncated record. Such a
+	// record is reported, never replaced and never swept.
+	ErrCorrupt = errors.New("store: a stored record failed to open (corrupt or tampered)")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("store: closed")
+	// ErrNotFound means there is no such session or ban (or it has expired).
+	ErrNotFound = errors.New("store: not found")
+	// ErrBadID means a session ID is not 64 lower-case hex digits.
+	ErrBadID = errors.New("store: malformed session id")
+	// ErrBadBanKey means a ban key is not 64 lower-case hex digits.
+	ErrBadBanKey = errors.New("store: malformed ban key")
+	// ErrBadAddr means an address is the zero netip.Addr.
+	ErrBadAddr = errors.New("store: invalid address")
+	// ErrBadReason means a report reason is not one of Reasons.
+	ErrBadReason = errors.New("store: unknown report reason")
+	// ErrBadTime means a zero or pre-1970 time where a real one is needed.
+	ErrBadTime = errors.New("store: invalid time")
+	// ErrBadSession means a nil session or one that cannot be stored.
+	ErrBadSession = errors.New("store: invalid session")
+)
