@@ -52,10 +52,11 @@ conn.addEventListener('welcome', (ev) => {
   fillPreferences(w.preferences || []);
   if (!state.hideIPTouched) $('hide-ip').checked = !!w.hideIPDefault;
   $('start-button').disabled = false;
-  if (state.phase === 'queued' || (state.phase === 'idle' && state.joinPending)) {
-    // The socket dropped while we waited: queue again with the same choices.
-    if (state.lastJoin) sendJoin(state.lastJoin);
-  } else if (state.phase === 'chat' && !w.resumed) {
+  if (w.resumed) return; // the server puts a resumed session back where it was (queue or pair)
+  if ((state.phase === 'queued' || state.joinPending) && state.lastJoin) {
+    // The server no longer knows this session: queue again with the same choices.
+    sendJoin(state.lastJoin);
+  } else if (state.phase === 'chat') {
     // The server no longer knows this session (expired, or restarted without it): the chat is over.
     endChat('gone');
   }
