@@ -55,4 +55,3 @@ func TestE2ETextChat(t *testing.T) {
 	ann.checkClean()
 	bob.checkClean()
 }
-
