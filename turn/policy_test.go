@@ -80,29 +80,29 @@ func TestPolicyOwnAndAllow(t *testing.T) {
 		port uint16
 		want bool
 	}{
-		{"127.0.0.2", 40000, true},          // relay-to-relay on loopback
-		{"127.0.0.2", 40100, true},          // range is inclusive
-		{"127.0.0.2", 39999, false},         // own, below the range
-		{"127.0.0.2", 40101, false},         // own, above the range
-		{"127.0.0.2", 8080, false},          // own signaling port, despite 127/8 allowed
-		{"::ffff:127.0.0.2", 40050, true},   // mapped is the same address
-		{"::ffff:127.0.0.2", 9090, false},   // and the same rule
-		{"8.8.4.4", 40050, true},            // public own address, relay port
-		{"8.8.4.4", 443, false},             // public own address, other port
-		{"64:ff9b::808:404", 40050, false},  // own wrapped in NAT64: never
-		{"2002:808:404::", 40050, false},    // own wrapped in 6to4: never
-		{"192.168.1.10", 40050, true},       // own given mapped, relay port
-		{"192.168.1.10", 22, false},         // own inside the allow list: own wins
-		{"192.168.1.11", 22, true},          // allow list overrides private
-		{"::ffff:192.168.1.11", 22, true},   // mapped form too
-		{"fd00::5", 5000, true},             // allowed ULA
-		{"fc00::5", 5000, false},            // ULA outside the allow list
-		{"127.0.0.1", 5000, true},           // allowed loopback (tests)
-		{"10.0.0.1", 5000, false},           // private, not allowed
-		{"2002:c0a8:10b::", 5000, false},    // 6to4 of an allowed LAN address: not the LAN
-		{"198.51.100.1", 5000, false},       // documentation
-		{"93.184.216.34", 5000, true},       // public
-		{"93.184.216.34", 0, false},         // port 0
+		{"127.0.0.2", 40000, true},         // relay-to-relay on loopback
+		{"127.0.0.2", 40100, true},         // range is inclusive
+		{"127.0.0.2", 39999, false},        // own, below the range
+		{"127.0.0.2", 40101, false},        // own, above the range
+		{"127.0.0.2", 8080, false},         // own signaling port, despite 127/8 allowed
+		{"::ffff:127.0.0.2", 40050, true},  // mapped is the same address
+		{"::ffff:127.0.0.2", 9090, false},  // and the same rule
+		{"8.8.4.4", 40050, true},           // public own address, relay port
+		{"8.8.4.4", 443, false},            // public own address, other port
+		{"64:ff9b::808:404", 40050, false}, // own wrapped in NAT64: never
+		{"2002:808:404::", 40050, false},   // own wrapped in 6to4: never
+		{"192.168.1.10", 40050, true},      // own given mapped, relay port
+		{"192.168.1.10", 22, false},        // own inside the allow list: own wins
+		{"192.168.1.11", 22, true},         // allow list overrides private
+		{"::ffff:192.168.1.11", 22, true},  // mapped form too
+		{"fd00::5", 5000, true},            // allowed ULA
+		{"fc00::5", 5000, false},           // ULA outside the allow list
+		{"127.0.0.1", 5000, true},          // allowed loopback (tests)
+		{"10.0.0.1", 5000, false},          // private, not allowed
+		{"2002:c0a8:10b::", 5000, false},   // 6to4 of an allowed LAN address: not the LAN
+		{"198.51.100.1", 5000, false},      // documentation
+		{"93.184.216.34", 5000, true},      // public
+		{"93.184.216.34", 0, false},        // port 0
 		{"2606:4700:4700::1111", 40000, true},
 	}
 	for _, tt := range tests {
