@@ -225,11 +225,15 @@ func checkNotSeen(t *testing.T, app *testApp, s string) {
 // pairUp starts two browsers on a fresh chat and waits until both can talk.
 func pairUp(t *testing.T, base string, a, b *browser, oa, ob joinOpts) {
 	t.Helper()
+	t0 := time.Now()
 	a.open(base)
 	b.open(base)
+	t.Logf("opened %v", time.Since(t0))
 	a.start(oa)
 	a.waitScreen("queue", shortWait)
 	b.start(ob)
+	t.Logf("started %v", time.Since(t0))
 	a.waitChatOpen()
 	b.waitChatOpen()
+	t.Logf("open %v", time.Since(t0))
 }

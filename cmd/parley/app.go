@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/static"
+	"github.com/parley-chat/parley/store"
+	"github.com/parley-chat/parley/turn"
+)
+
+// app is the whole server: the store, the relay, signaling and the
+// listeners, built in that order and shut down in reverse.
+type app struct {
+	cfg Config
+	log *slog.Logger
+
+	store *store.Store
+	relay *turn.Server // nil when the relay is off
+	sig   *signaling.Server
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	stopSweeper context.CancelFunc
+	errc        chan error
+}
+
+// newApp opens the store, starts the relay and binds every listener, so
+// that a bad address or a locked database fails before anything serves.
+func newApp(cfg Config, log *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, log: log, errc: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	topics := matcher.DefaultTopics()
+	if cfg.Topics != "" {
+		b, err := os.ReadFile(cfg.Topics)
+		if err != nil {
+			return nil, fmt.Errorf("reading --topics: %w", err)
+		}
+		if topics, err = matcher.ParseTopics(b); err != nil {
+			return nil, fmt.Errorf("--topics %s: %w", cfg.Topics, err)
+		}
+	}
+	oldKeys, err := readKeyFiles(cfg.OldKeyFiles)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data dir: %w", err)
+	}
+	a.store, err = store.Open(store.Config{
+		Dir:          cfg.DataDir,
+		KeyFile:      cfg.KeyFile,
+		Key:          cfg.Key,
+		OldKeys:      oldKeys,
+		SessionTTL:   cfg.SessionTTL,
+		ReportWindow: cfg.ReportWindow,
+		BanAfter:     cfg.BanAfter,
+		BanFor:       cfg.BanFor,
+		Logger:       log.With("component", "store"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	var iceServers func(string, time.Time) []turn.ICEServer
+	if cfg.TURNListen != "off" {
+		a.relay, err = turn.New(turn.Config{
+			UDPListen:     cfg.TURNListen,
+			TCPListen:     cfg.TURNListen,
+			TLSListen:     cfg.TURNTLSListen,
+			PublicIP:      cfg.TURNPublicIP,
+			Host:          cfg.TURNHost,
+			RelayPortMin:  cfg.TURNRelayPorts[0],
+			RelayPortMax:  cfg.TURNRelayPorts[1],
+			Realm:         cfg.TURNRealm,
+			Secret:        a.store.Subkey("turn-rest"),
+			AllowPeers:    cfg.TURNAllowPeers,
+			SessionLive:   a.sessionLive,
+			Banned:        a.banned,
+			MaxPerSession: cfg.TURNMaxSession,
+			MaxPerPrefix:  cfg.TURNMaxPerAddr,
+			MaxTotal:      cfg.TURNMaxTotal,
+			Logger:        log.With("component", "turn"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		iceServers = a.relay.ICEServers
+	}
+
+	a.sig, err = signaling.New(signaling.Config{
+		Store:           a.store,
+		Topics:          topics,
+		InterestWait:    cfg.InterestWait,
+		ICEServers:      iceServers,
+		AllowedOrigins:  cfg.AllowedOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
+		ResumeWindow:    cfg.ResumeWindow,
+		HideIPDefault:   cfg.HideIPDefault,
+		MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+		Static: static.Handler(static.Options{
+			SessionTTL:    cfg.SessionTTL,
+			ResumeWindow:  cfg.ResumeWindow,
+			ReportWindow:  cfg.ReportWindow,
+			BanFor:        cfg.BanFor,
+			BanAfter:      cfg.BanAfter,
+			HideIPDefault: cfg.HideIPDefault,
+		}),
+		Logger: log.With("component", "signaling"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	a.httpLn, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on --listen %s: %w", cfg.Listen, err)
+	}
+	a.httpSrv = &http.Server{
+		Handler:           a.sig.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+	return a, nil
+}
+
+// sessionLive and banned are the relay's questions to signaling and the
+// store; they are methods so the relay can be built before signaling.
+func (a *app) sessionLive(id string) bool {
+	if a.sig == nil {
+		return false
+	}
+	return a.sig.SessionLive(id)
+}
+
+func (a *app) banned(addr netip.Addr) bool {
+	_, banned, err := a.store.Banned(time.Now(), addr)
+	return err != nil || banned // when in doubt, refuse
+}
+
+// start serves every listener.
+func (a *app) start() error {
+	if err := a.sig.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopSweeper = cancel
+	go a.store.RunSweeper(ctx, time.Minute, time.Now)
+	go func() {
+		if err := a.httpSrv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	a.log.Info("parley serving", "version", version, "listen", a.httpLn.Addr().String(), "relay", a.relay != nil)
+	return nil
+}
+
+// URL is where the server answers, for tests and the start-up line.
+func (a *app) URL() string { return "http://" + a.httpLn.Addr().String() }
+
+// shutdown closes sockets with 1012 so clients resume elsewhere or after a
+// restart, then stops everything in reverse order.
+func (a *app) shutdown(ctx context.Context) error {
+	var errs []error
+	if a.sig != nil {
+		errs = append(errs, a.sig.Shutdown(ctx))
+	}
+	if a.httpSrv != nil {
+		if err := a.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			_ = a.httpSrv.Close()
+		}
+	}
+	a.close()
+	return errors.Join(errs...)
+}
+
+// close releases what newApp acquired, in reverse order.
+func (a *app) close() {
+	if a.stopSweeper != nil {
+		a.stopSweeper()
+	}
+	if a.httpLn != nil {
+		_ = a.httpLn.Close()
+	}
+	if a.relay != nil {
+		_ = a.relay.Close()
+		a.relay = nil
+	}
+	if a.store != nil {
+		_ = a.store.Close()
+	}
+}

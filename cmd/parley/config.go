@@ -1,0 +1,257 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything parley can be told, from flags with PARLEY_*
+// environment fallbacks: --data-dir is PARLEY_DATA_DIR. A flag wins over
+// the environment.
+type Config struct {
+	Listen         string
+	DataDir        string
+	KeyFile        string
+	Key            string // PARLEY_KEY only: a secret does not belong on a command line
+	OldKeyFiles    []string
+	AllowedOrigins []string
+	TrustedProxies []netip.Prefix
+	Topics         string
+
+	SessionTTL   time.Duration
+	ResumeWindow time.Duration
+	BanAfter     int
+	BanFor       time.Duration
+	ReportWindow time.Duration
+	InterestWait time.Duration
+
+	HideIPDefault   bool
+	MaxConnsPerAddr int
+
+	TURNListen     string
+	TURNTLSListen  string
+	TURNPublicIP   netip.Addr
+	TURNHost       string
+	TURNRelayPorts [2]int
+	TURNAllowPeers []netip.Prefix
+	TURNRealm      string
+	TURNMaxPerAddr int
+	TURNMaxSession int
+	TURNMaxTotal   int
+
+	AdminListen string
+	AdminToken  string // PARLEY_ADMIN_TOKEN only
+
+	TLSCert    string
+	TLSKey     string
+	ACMEDomain string
+	ACMEListen string
+
+	LogFormat string
+	LogLevel  string
+
+	ShutdownTimeout time.Duration
+}
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return "PARLEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags from args with environment fallbacks. It returns
+// flag.ErrHelp for -h.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.SetOutput(out)
+
+	var (
+		origins, proxies, allowPeers, relayPorts, publicIP, oldKeys string
+	)
+	fs.StringVar(&c.Listen, "listen", ":8080", "HTTP and WebSocket address")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the database and, unless --key-file says otherwise, the key file")
+	fs.StringVar(&c.KeyFile, "key-file", "", "master key file (default <data-dir>/parley.key); PARLEY_KEY holds the key itself instead")
+	fs.StringVar(&oldKeys, "old-key-files", "", "comma-separated files of retired keys still accepted for reading (key rotation)")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated extra origins allowed to open /ws (the server's own origin always is)")
+	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.Topics, "topics", "", "JSON file with the preference list and the statements (default: the embedded demo list)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", time.Hour, "how long a session is kept after its last activity")
+	fs.DurationVar(&c.ResumeWindow, "resume-window", 30*time.Second, "how long a chat waits for a person who dropped or reloaded")
+	fs.IntVar(&c.BanAfter, "ban-after", 3, "reports from distinct people that ban an address")
+	fs.DurationVar(&c.BanFor, "ban-for", 2160*time.Hour, "how long a ban lasts")
+	fs.DurationVar(&c.ReportWindow, "report-window", 2160*time.Hour, "how long a report is kept and counts")
+	fs.DurationVar(&c.InterestWait, "interest-wait", 5*time.Second, "how long interests mode waits for a shared interest before matching at random")
+	fs.BoolVar(&c.HideIPDefault, "hide-ip-default", false, "turn the hide-my-IP toggle on by default (all media through the relay)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 16, "open WebSocket connections allowed per IPv4 address or IPv6 /64")
+	fs.StringVar(&c.TURNListen, "turn-listen", ":3478", "TURN address over UDP and TCP (\"off\" disables the relay)")
+	fs.StringVar(&c.TURNTLSListen, "turn-tls-listen", ":5349", "TURN over TLS address, used when a certificate is configured")
+	fs.StringVar(&publicIP, "turn-public-ip", "", "relay address announced to clients (default: detected; 127.0.0.1 on a loopback-only host)")
+	fs.StringVar(&c.TURNHost, "turn-host", "", "host name put in the TURN URLs handed to browsers (default: the public IP)")
+	fs.StringVar(&relayPorts, "turn-relay-ports", "49152-65535", "UDP port range of relay allocations")
+	fs.StringVar(&allowPeers, "turn-allow-peers", "", "comma-separated CIDRs the relay may reach despite the peer policy (LAN setups, tests)")
+	fs.StringVar(&c.TURNRealm, "turn-realm", "parley", "TURN realm")
+	fs.IntVar(&c.TURNMaxSession, "turn-max-per-session", 4, "relay allocations per session")
+	fs.IntVar(&c.TURNMaxPerAddr, "turn-max-per-addr", 16, "relay allocations per IPv4 address or IPv6 /64")
+	fs.IntVar(&c.TURNMaxTotal, "turn-max-total", 4096, "relay allocations in total")
+	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "metrics, health and admin API address (PARLEY_ADMIN_TOKEN enables the admin API); \"off\" disables")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS and TURN over TLS")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.ACMEDomain, "acme-domain", "", "obtain certificates for this domain automatically (HTTP-01 on --acme-listen)")
+	fs.StringVar(&c.ACMEListen, "acme-listen", ":80", "HTTP address for ACME challenges and the redirect to HTTPS")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
+
+	fs.Usage = func() {
+		fmt.Fprintf(out, "parley %s: anonymous one-to-one chats between strangers, by text or video.\n\n", version)
+		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			def := f.DefValue
+			if def == "" {
+				def = "none"
+			}
+			fmt.Fprintf(out, "  --%s (%s, default %s)\n      %s\n", f.Name, envName(f.Name), def, f.Usage)
+		})
+		fmt.Fprintf(out, "\nSecrets only from the environment:\n  PARLEY_KEY          the master key itself (base64 or hex, 32 bytes)\n  PARLEY_ADMIN_TOKEN  bearer token of the admin API (without it the API is off)\n")
+	}
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s: %w", envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (see parley -h)", fs.Arg(0))
+	}
+	c.Key = getenv("PARLEY_KEY")
+	c.AdminToken = getenv("PARLEY_ADMIN_TOKEN")
+
+	var err error
+	c.AllowedOrigins = splitList(origins)
+	c.OldKeyFiles = splitList(oldKeys)
+	if c.TrustedProxies, err = parsePrefixes(proxies); err != nil {
+		return c, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if c.TURNAllowPeers, err = parsePrefixes(allowPeers); err != nil {
+		return c, fmt.Errorf("--turn-allow-peers: %w", err)
+	}
+	if publicIP != "" {
+		if c.TURNPublicIP, err = netip.ParseAddr(publicIP); err != nil {
+			return c, fmt.Errorf("--turn-public-ip: %w", err)
+		}
+	}
+	if c.TURNRelayPorts, err = parsePortRange(relayPorts); err != nil {
+		return c, fmt.Errorf("--turn-relay-ports: %w", err)
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.KeyFile == "" {
+		c.KeyFile = filepath.Join(c.DataDir, "parley.key")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.ACMEDomain != "" && c.TLSCert != "" {
+		errs = append(errs, errors.New("--acme-domain and --tls-cert exclude each other"))
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, errors.New("--session-ttl must be at least 1m"))
+	}
+	if c.ResumeWindow <= 0 || c.ResumeWindow > c.SessionTTL {
+		errs = append(errs, errors.New("--resume-window must be positive and at most --session-ttl"))
+	}
+	if c.BanAfter < 1 {
+		errs = append(errs, errors.New("--ban-after must be at least 1"))
+	}
+	if c.BanFor <= 0 || c.ReportWindow <= 0 {
+		errs = append(errs, errors.New("--ban-for and --report-window must be positive"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, errors.New("--log-format must be text or json"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, errors.New("--log-level must be debug, info, warn or error"))
+	}
+	if c.MaxConnsPerAddr < 1 {
+		errs = append(errs, errors.New("--max-conns-per-addr must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range splitList(s) {
+		if !strings.Contains(p, "/") {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pr, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
+}
+
+func parsePortRange(s string) ([2]int, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return [2]int{}, fmt.Errorf("%q is not a range like 49152-65535", s)
+	}
+	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || a < 1024 || b > 65535 || a > b {
+		return [2]int{}, fmt.Errorf("%q is not a range of ports between 1024 and 65535", s)
+	}
+	return [2]int{a, b}, nil
+}
+
+// readKeyFiles reads retired keys for rotation.
+func readKeyFiles(paths []string) ([]string, error) {
+	var keys []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading an old key: %w", err)
+		}
+		keys = append(keys, strings.TrimSpace(string(b)))
+	}
+	return keys, nil
+}

@@ -1,0 +1,487 @@
+// Package client is a Go client of parley's signaling protocol that owns a pion PeerConnection with a data channel: for tests, the load generator and anyone scripting a peer.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/parley-chat/parley/signaling"
+)
+
+// Config configures a client.
+type Config struct {
+	// URL of the signaling WebSocket, e.g. ws://127.0.0.1:8080/ws.
+	URL string
+	// Origin is sent with the upgrade when set (a browser always sends one).
+	Origin string
+	// LocalAddr is the source address of the WebSocket (tests and the load
+	// generator use several 127.0.0.x addresses).
+	LocalAddr netip.Addr
+	// Token resumes an existing session (the value of the parley_session
+	// cookie). Empty starts a new one.
+	Token string
+	// Header is added to the upgrade request (e.g. X-Forwarded-For in tests).
+	Header http.Header
+
+	// WebRTC enables the PeerConnection; without it the client only speaks
+	// the signaling protocol (the load generator).
+	WebRTC *WebRTCConfig
+
+	// Reconnect redials with backoff after a restart (1012), a lost
+	// connection or an internal error, and resumes the session.
+	Reconnect bool
+	// MaxBackoff caps the backoff between redials. Default 8s.
+	MaxBackoff time.Duration
+	// HandshakeTimeout bounds a dial. Default 10s.
+	HandshakeTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+// Event is something that happened: a server message (Type is the message
+// type and Msg the message), or a local event (the Type constants below).
+type Event struct {
+	Type string
+	Msg  *signaling.Outbound
+	Text string // EventText: the text received over the data channel
+	Code int    // EventClosed: the close code
+}
+
+// Local event types.
+const (
+	EventOpen        = "dc-open"     // the data channel is open
+	EventText        = "text"        // a text arrived over the data channel
+	EventClosed      = "closed"      // the socket closed and will not be redialled
+	EventReconnected = "reconnected" // the socket was redialled and welcomed again
+	EventFailed      = "pc-failed"   // the PeerConnection failed
+)
+
+// Client is one person's connection to parley. Its methods are safe for
+// concurrent use.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	events *mailbox
+	done   chan struct{}
+
+	writeMu sync.Mutex // serialises writes to ws
+
+	mu      sync.Mutex // guards the fields below
+	ws      *websocket.Conn
+	token   string
+	welcome *signaling.Outbound
+	closed  bool
+	peer    *peer // the current PeerConnection, nil outside a chat
+}
+
+// Dial connects, says hello and waits for welcome.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 8 * time.Second
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{cfg: cfg, log: cfg.Logger, events: newMailbox(), done: make(chan struct{}), token: cfg.Token}
+	ws, welcome, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.ws, c.welcome = ws, welcome
+	go c.readLoop(ws)
+	return c, nil
+}
+
+// ErrClosed is returned after Close or once the server closed for good.
+var ErrClosed = errors.New("client: closed")
+
+// CloseError is a close code the server sent during the handshake.
+type CloseError struct{ Code int }
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("client: closed by the server with %d", e.Code)
+}
+
+func (c *Client) connect(ctx context.Context) (*websocket.Conn, *signaling.Outbound, error) {
+	d := websocket.Dialer{HandshakeTimeout: c.cfg.HandshakeTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	if c.cfg.LocalAddr.IsValid() {
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.cfg.LocalAddr.AsSlice()}}
+		d.NetDialContext = nd.DialContext
+	}
+	h := http.Header{}
+	for k, v := range c.cfg.Header {
+		h[k] = v
+	}
+	if c.cfg.Origin != "" {
+		h.Set("Origin", c.cfg.Origin)
+	}
+	c.mu.Lock()
+	token := c.token
+	c.mu.Unlock()
+	if token != "" {
+		h.Set("Cookie", signaling.CookieName+"="+token)
+	}
+	ws, resp, err := d.DialContext(ctx, c.cfg.URL, h)
+	if err != nil {
+		if resp != nil {
+			return nil, nil, fmt.Errorf("client: dial: %s: %w", resp.Status, err)
+		}
+		return nil, nil, fmt.Errorf("client: dial: %w", err)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == signaling.CookieName && ck.Value != "" {
+			c.mu.Lock()
+			c.token = ck.Value
+			c.mu.Unlock()
+		}
+	}
+	if err := writeJSON(ws, map[string]any{"type": signaling.TypeHello, "v": signaling.ProtocolVersion}); err != nil {
+		ws.Close()
+		return nil, nil, err
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
+	for {
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			ws.Close()
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return nil, nil, &CloseError{Code: ce.Code}
+			}
+			return nil, nil, fmt.Errorf("client: waiting for welcome: %w", err)
+		}
+		var m signaling.Outbound
+		if err := json.Unmarshal(frame, &m); err != nil {
+			ws.Close()
+			return nil, nil, fmt.Errorf("client: bad frame from server: %w", err)
+		}
+		if m.Type == signaling.TypeWelcome {
+			_ = ws.SetReadDeadline(time.Time{})
+			return ws, &m, nil
+		}
+		// A banned message comes before the close.
+		c.events.put(Event{Type: m.Type, Msg: &m})
+	}
+}
+
+// Token is the session token (the cookie value), to resume elsewhere.
+func (c *Client) Token() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
+}
+
+// Welcome is the last welcome message.
+func (c *Client) Welcome() *signaling.Outbound {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.welcome
+}
+
+// Join is a join request.
+type Join struct {
+	Mode       string
+	Media      string
+	Name       string
+	Preference string
+	Interests  []string
+	HideIP     bool
+}
+
+// Join enters the queue (with consent and the adult confirmation given).
+func (c *Client) Join(j Join) error {
+	if j.Mode == "" {
+		j.Mode = "random"
+	}
+	if j.Media == "" {
+		j.Media = "text"
+	}
+	m := map[string]any{
+		"type": signaling.TypeJoin, "mode": j.Mode, "media": j.Media, "consent": true, "adult": true,
+		"hideIP": j.HideIP,
+	}
+	if j.Name != "" {
+		m["name"] = j.Name
+	}
+	if j.Mode == "opposite" {
+		m["preference"] = j.Preference
+		m["preferenceConsent"] = true
+	}
+	if len(j.Interests) > 0 {
+		m["interests"] = j.Interests
+	}
+	return c.SendJSON(m)
+}
+
+// Next ends the chat and queues again.
+func (c *Client) Next() error { return c.SendJSON(map[string]string{"type": signaling.TypeNext}) }
+
+// Leave ends the chat or leaves the queue.
+func (c *Client) Leave() error { return c.SendJSON(map[string]string{"type": signaling.TypeLeave}) }
+
+// Report reports the partner.
+func (c *Client) Report(reason string) error {
+	return c.SendJSON(map[string]string{"type": signaling.TypeReport, "reason": reason})
+}
+
+// SendJSON sends any message; tests use it to send what a real client would
+// not.
+func (c *Client) SendJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.SendFrame(b)
+}
+
+// SendFrame sends one raw text frame.
+func (c *Client) SendFrame(b []byte) error {
+	c.mu.Lock()
+	ws, closed := c.ws, c.closed
+	c.mu.Unlock()
+	if closed || ws == nil {
+		return ErrClosed
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return ws.WriteMessage(websocket.TextMessage, b)
+}
+
+func writeJSON(ws *websocket.Conn, v any) error {
+	_ = ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return ws.WriteJSON(v)
+}
+
+// Events returns the next event, or an error when ctx ends or the client is
+// closed with nothing left to read.
+func (c *Client) Event(ctx context.Context) (Event, error) { return c.events.get(ctx) }
+
+// WaitFor returns the first event of one of the given types, dropping the
+// events before it.
+func (c *Client) WaitFor(ctx context.Context, types ...string) (Event, error) {
+	for {
+		ev, err := c.events.get(ctx)
+		if err != nil {
+			return ev, fmt.Errorf("client: waiting for %s: %w", strings.Join(types, " or "), err)
+		}
+		for _, t := range types {
+			if ev.Type == t {
+				return ev, nil
+			}
+		}
+	}
+}
+
+// Close ends the client: the PeerConnection and the socket.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ws, p := c.ws, c.peer
+	c.peer = nil
+	c.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+	var err error
+	if ws != nil {
+		c.writeMu.Lock()
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		c.writeMu.Unlock()
+		err = ws.Close()
+	}
+	<-c.done
+	return err
+}
+
+// Drop closes the socket without a close frame, as a lost network would.
+func (c *Client) Drop() {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		_ = ws.UnderlyingConn().Close()
+	}
+}
+
+func (c *Client) readLoop(ws *websocket.Conn) {
+	defer close(c.done)
+	for {
+		code := c.read(ws)
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed || !c.cfg.Reconnect || !retryable(code) {
+			c.events.put(Event{Type: EventClosed, Code: code})
+			c.events.close()
+			return
+		}
+		var err error
+		ws, err = c.redial()
+		if err != nil {
+			c.events.put(Event{Type: EventClosed, Code: code})
+			c.events.close()
+			return
+		}
+		c.events.put(Event{Type: EventReconnected})
+	}
+}
+
+func retryable(code int) bool {
+	switch code {
+	case websocket.CloseGoingAway, websocket.CloseAbnormalClosure, websocket.CloseInternalServerErr,
+		websocket.CloseServiceRestart, websocket.CloseTryAgainLater:
+		return true
+	}
+	return false
+}
+
+// redial reconnects with exponential backoff and jitter until it gets a
+// welcome, the client is closed, or the server says no for good.
+func (c *Client) redial() (*websocket.Conn, error) {
+	backoff := 100 * time.Millisecond
+	for attempt := 0; attempt < 60; attempt++ {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandshakeTimeout)
+		ws, welcome, err := c.connect(ctx)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			c.ws, c.welcome = ws, welcome
+			c.mu.Unlock()
+			return ws, nil
+		}
+		var ce *CloseError
+		if errors.As(err, &ce) && !retryable(ce.Code) {
+			return nil, err
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		time.Sleep(sleep)
+		backoff = min(backoff*2, c.cfg.MaxBackoff)
+	}
+	return nil, errors.New("client: gave up reconnecting")
+}
+
+// read handles frames until the socket closes and returns the close code.
+func (c *Client) read(ws *websocket.Conn) int {
+	for {
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			return websocket.CloseAbnormalClosure
+		}
+		var m signaling.Outbound
+		if err := json.Unmarshal(frame, &m); err != nil {
+			c.log.Warn("bad frame from server", "err", err)
+			continue
+		}
+		c.handle(&m)
+	}
+}
+
+func (c *Client) handle(m *signaling.Outbound) {
+	switch m.Type {
+	case signaling.TypeMatched:
+		if c.cfg.WebRTC != nil {
+			c.startPeer(m)
+		}
+	case signaling.TypeSignal:
+		c.mu.Lock()
+		p := c.peer
+		c.mu.Unlock()
+		if p != nil && m.Data != nil {
+			p.signal(m.Data)
+		}
+	case signaling.TypePartnerLeft, signaling.TypeBanned:
+		c.stopPeer()
+	}
+	c.events.put(Event{Type: m.Type, Msg: m})
+}
+
+// mailbox is an unbounded event queue, so a slow test never blocks pion's
+// callbacks or the read loop.
+type mailbox struct {
+	mu     sync.Mutex
+	items  []Event
+	closed bool
+	ready  chan struct{}
+}
+
+func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
+
+func (m *mailbox) put(ev Event) {
+	m.mu.Lock()
+	if !m.closed {
+		m.items = append(m.items, ev)
+	}
+	m.mu.Unlock()
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (m *mailbox) close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (m *mailbox) get(ctx context.Context) (Event, error) {
+	for {
+		m.mu.Lock()
+		if len(m.items) > 0 {
+			ev := m.items[0]
+			m.items = m.items[1:]
+			more := len(m.items) > 0 || m.closed
+			m.mu.Unlock()
+			if more {
+				select {
+				case m.ready <- struct{}{}:
+				default:
+				}
+			}
+			return ev, nil
+		}
+		closed := m.closed
+		m.mu.Unlock()
+		if closed {
+			return Event{}, ErrClosed
+		}
+		select {
+		case <-m.ready:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley/signaling"
+	"github.com/pion/webrtc/v4"
+)
+
+// WebRTCConfig configures the PeerConnection of a chat.
+type WebRTCConfig struct {
+	// SettingEngine tunes pion (tests include loopback candidates). Nil uses
+	// pion's defaults.
+	SettingEngine *webrtc.SettingEngine
+	// ForceRelay gathers relay candidates only, whatever the join said.
+	ForceRelay bool
+	// IgnoreHideIP gathers every candidate even when the join asked to hide
+	// the address: a modified client, for tests of the server's policy.
+	IgnoreHideIP bool
+}
+
+// chatMessage is what travels over the data channel, browser to browser;
+// the server never sees it.
+type chatMessage struct {
+	T    string `json:"t"`
+	ID   string `json:"id,omitempty"`
+	Text string `json:"text,omitempty"`
+	TS   int64  `json:"ts,omitempty"`
+	On   *bool  `json:"on,omitempty"`
+}
+
+// peer is the PeerConnection of one chat.
+type peer struct {
+	c    *Client
+	pc   *webrtc.PeerConnection
+	role string
+
+	mu      sync.Mutex // guards the fields below
+	dc      *webrtc.DataChannel
+	pending []webrtc.ICECandidateInit // candidates before the remote description
+	remote  bool
+	closed  bool
+}
+
+func (c *Client) stopPeer() {
+	c.mu.Lock()
+	p := c.peer
+	c.peer = nil
+	c.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+}
+
+// startPeer starts a new PeerConnection for a matched message (a resumed
+// pair negotiates again from scratch).
+func (c *Client) startPeer(m *signaling.Outbound) {
+	c.stopPeer()
+	cfg := c.cfg.WebRTC
+	var ice []webrtc.ICEServer
+	c.mu.Lock()
+	if c.welcome != nil {
+		for _, s := range c.welcome.ICEServers {
+			ice = append(ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+		}
+	}
+	c.mu.Unlock()
+	conf := webrtc.Configuration{ICEServers: ice}
+	hide := m.HideIP != nil && *m.HideIP
+	if cfg.ForceRelay || (hide && !cfg.IgnoreHideIP) {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	var api *webrtc.API
+	if cfg.SettingEngine != nil {
+		api = webrtc.NewAPI(webrtc.WithSettingEngine(*cfg.SettingEngine))
+	} else {
+		api = webrtc.NewAPI()
+	}
+	pc, err := api.NewPeerConnection(conf)
+	if err != nil {
+		c.log.Error("new peer connection", "err", err)
+		c.events.put(Event{Type: EventFailed})
+		return
+	}
+	p := &peer{c: c, pc: pc, role: m.Role}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = pc.Close()
+		return
+	}
+	c.peer = p
+	c.mu.Unlock()
+
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		init := cand.ToJSON()
+		_ = c.SendJSON(map[string]any{"type": signaling.TypeSignal, "data": map[string]any{"candidate": init}})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			c.events.put(Event{Type: EventFailed})
+		}
+	})
+	if m.Role == "offerer" {
+		ordered := true
+		dc, err := pc.CreateDataChannel("chat", &webrtc.DataChannelInit{Ordered: &ordered})
+		if err != nil {
+			c.log.Error("create data channel", "err", err)
+			return
+		}
+		p.attach(dc)
+		offer, err := pc.CreateOffer(nil)
+		if err == nil {
+			err = pc.SetLocalDescription(offer)
+		}
+		if err != nil {
+			c.log.Error("create offer", "err", err)
+			return
+		}
+		_ = c.SendJSON(map[string]any{"type": signaling.TypeSignal, "data": map[string]any{"sdp": offer}})
+		return
+	}
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() == "chat" {
+			p.attach(dc)
+		}
+	})
+}
+
+func (p *peer) attach(dc *webrtc.DataChannel) {
+	p.mu.Lock()
+	p.dc = dc
+	p.mu.Unlock()
+	dc.OnOpen(func() { p.c.events.put(Event{Type: EventOpen}) })
+	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		var m chatMessage
+		if err := json.Unmarshal(msg.Data, &m); err != nil || m.T != "msg" {
+			return
+		}
+		p.c.events.put(Event{Type: EventText, Text: m.Text})
+	})
+}
+
+// signal applies one signal from the partner.
+func (p *peer) signal(d *signaling.SignalData) {
+	switch {
+	case d.SDP != nil:
+		desc := webrtc.SessionDescription{SDP: d.SDP.SDP}
+		switch d.SDP.Type {
+		case "offer":
+			desc.Type = webrtc.SDPTypeOffer
+		case "answer":
+			desc.Type = webrtc.SDPTypeAnswer
+		default:
+			return
+		}
+		if err := p.pc.SetRemoteDescription(desc); err != nil {
+			p.c.log.Warn("set remote description", "err", err)
+			return
+		}
+		p.mu.Lock()
+		p.remote = true
+		pending := p.pending
+		p.pending = nil
+		p.mu.Unlock()
+		for _, cand := range pending {
+			_ = p.pc.AddICECandidate(cand)
+		}
+		if desc.Type == webrtc.SDPTypeOffer {
+			answer, err := p.pc.CreateAnswer(nil)
+			if err == nil {
+				err = p.pc.SetLocalDescription(answer)
+			}
+			if err != nil {
+				p.c.log.Warn("create answer", "err", err)
+				return
+			}
+			_ = p.c.SendJSON(map[string]any{"type": signaling.TypeSignal, "data": map[string]any{"sdp": answer}})
+		}
+	case d.Candidate != nil:
+		init := webrtc.ICECandidateInit{
+			Candidate:        d.Candidate.Candidate,
+			SDPMid:           d.Candidate.SDPMid,
+			SDPMLineIndex:    d.Candidate.SDPMLineIndex,
+			UsernameFragment: d.Candidate.UsernameFragment,
+		}
+		p.mu.Lock()
+		if !p.remote {
+			p.pending = append(p.pending, init)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		if err := p.pc.AddICECandidate(init); err != nil {
+			p.c.log.Debug("add candidate", "err", err)
+		}
+	}
+}
+
+func (p *peer) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	_ = p.pc.Close()
+}
+
+// ErrNoChannel is returned by Send outside an open chat.
+var ErrNoChannel = errors.New("client: no open data channel")
+
+// Send sends text to the partner over the data channel: peer to peer,
+// never through the server.
+func (c *Client) Send(text string) error {
+	c.mu.Lock()
+	p := c.peer
+	c.mu.Unlock()
+	if p == nil {
+		return ErrNoChannel
+	}
+	p.mu.Lock()
+	dc := p.dc
+	p.mu.Unlock()
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return ErrNoChannel
+	}
+	b, _ := json.Marshal(chatMessage{T: "msg", Text: text, TS: time.Now().UnixMilli()})
+	return dc.SendText(string(b))
+}
+
+// SelectedPair is the ICE candidate pair the chat uses, or nil.
+func (c *Client) SelectedPair() *webrtc.ICECandidatePair {
+	c.mu.Lock()
+	p := c.peer
+	c.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	sctp := p.pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil {
+		return nil
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil {
+		return nil
+	}
+	return pair
+}
+
+// RemoteDescription is the partner's description as this peer received it
+// (tests check what the hide-IP policy left in it).
+func (c *Client) RemoteDescription() string {
+	c.mu.Lock()
+	p := c.peer
+	c.mu.Unlock()
+	if p == nil || p.pc.RemoteDescription() == nil {
+		return ""
+	}
+	return p.pc.RemoteDescription().SDP
+}

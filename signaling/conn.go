@@ -1,0 +1,246 @@
+package signaling
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+)
+
+// conn is one WebSocket. The reader goroutine owns the read side; a writer
+// goroutine runs only while there is something to send, so an idle
+// connection costs one goroutine. Nothing else touches the socket.
+type conn struct {
+	srv    *Server
+	ws     *websocket.Conn
+	addr   netip.Addr   // in memory only: for bans and reports
+	prefix netip.Prefix // the address normalised to /32 or /64
+
+	limiter       *rate.Limiter // every message
+	actionLimiter *rate.Limiter // join, next, report
+	errLimiter    *rate.Limiter // rate_limited answers, so a flood is not echoed
+
+	// Owned by the reader goroutine.
+	hello   bool
+	dropped int
+	bad     int
+
+	mu sync.Mutex // guards the fields below
+	// queue holds encoded frames waiting for the writer; a nil entry is a ping.
+	queue     [][]byte
+	writing   bool // a writer goroutine is running
+	closing   bool // a close frame is queued: nothing more is accepted
+	dead      bool // the socket is closed
+	closeCode int
+	closeText string
+	drained   chan struct{} // closed once the close frame is written (or cannot be)
+	pinger    *time.Timer
+}
+
+func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, prefix netip.Prefix) *conn {
+	c := &conn{
+		srv:           s,
+		ws:            ws,
+		addr:          addr,
+		prefix:        prefix,
+		limiter:       rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), s.cfg.Burst),
+		actionLimiter: rate.NewLimiter(rate.Limit(s.cfg.ActionsPerSecond), s.cfg.ActionBurst),
+		errLimiter:    rate.NewLimiter(1, 3),
+	}
+	c.pinger = time.AfterFunc(s.cfg.PingInterval, c.ping)
+	return c
+}
+
+// send queues a frame. A reader too slow to keep up is disconnected rather
+// than allowed to hold memory or slow anyone else down. It never blocks, so
+// it may be called with the server's lock held.
+func (c *conn) send(frame []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return false
+	}
+	if len(c.queue) >= c.srv.cfg.SendQueue {
+		c.srv.metrics.slowDropped.Add(1)
+		c.killLocked()
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	c.startWriterLocked()
+	return true
+}
+
+// close queues a close frame after what is already queued; the writer sends
+// it and closes the socket.
+func (c *conn) close(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return
+	}
+	c.closing = true
+	c.closeCode, c.closeText = code, text
+	c.drained = make(chan struct{})
+	c.startWriterLocked()
+}
+
+// finish waits, for at most the write timeout, until a queued close frame is
+// on the wire, then closes the socket.
+func (c *conn) finish() {
+	c.mu.Lock()
+	drained := c.drained
+	c.mu.Unlock()
+	if drained != nil {
+		t := time.NewTimer(c.srv.cfg.WriteTimeout)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.kill()
+}
+
+func (c *conn) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return
+	}
+	c.queue = append(c.queue, nil)
+	c.startWriterLocked()
+	c.pinger.Reset(c.srv.cfg.PingInterval)
+}
+
+func (c *conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// killLocked closes the socket at once; the reader sees the error and
+// cleans up. Closing a socket does not block.
+func (c *conn) killLocked() {
+	if c.dead {
+		return
+	}
+	c.dead = true
+	c.queue = nil
+	c.pinger.Stop()
+	_ = c.ws.Close()
+	if c.drained != nil {
+		close(c.drained)
+	}
+}
+
+func (c *conn) kill() {
+	c.mu.Lock()
+	c.killLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if c.dead {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		if len(c.queue) == 0 {
+			if c.closing {
+				code, text := c.closeCode, c.closeText
+				c.mu.Unlock()
+				deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline)
+				c.mu.Lock()
+				c.writing = false
+				c.killLocked()
+				c.mu.Unlock()
+				return
+			}
+			c.writing = false
+			c.queue = nil // let a burst's backing array go
+			c.mu.Unlock()
+			return
+		}
+		frame := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+
+		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+		var err error
+		if frame == nil {
+			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+		} else {
+			_ = c.ws.SetWriteDeadline(deadline)
+			err = c.ws.WriteMessage(websocket.TextMessage, frame)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.killLocked()
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// readLoop runs on the HTTP handler's goroutine until the socket closes.
+func (c *conn) readLoop(sess *session) {
+	cfg := &c.srv.cfg
+	c.ws.SetReadLimit(MaxFrameBytes)
+	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+	})
+	for {
+		typ, frame, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if c.hello {
+			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		}
+		if !c.limiter.Allow() {
+			c.dropped++
+			c.srv.metrics.rateLimited.Add(1)
+			if c.dropped >= cfg.MaxDropped {
+				c.close(websocket.ClosePolicyViolation, "rate limit exceeded")
+				return
+			}
+			if c.errLimiter.Allow() {
+				c.send(errorMessage(ErrRateLimited))
+			}
+			continue
+		}
+		if typ != websocket.TextMessage {
+			c.fail(ErrBadMessage)
+			continue
+		}
+		m, err := Decode(frame)
+		if err != nil {
+			c.fail(err)
+			continue
+		}
+		if err := c.srv.handle(c, sess, m); err != nil {
+			c.fail(err)
+		}
+	}
+}
+
+// fail answers a bad message with an error and closes the connection once
+// it has sent too many.
+func (c *conn) fail(err error) {
+	c.srv.metrics.countError(codeOf(err))
+	c.bad++
+	if c.bad > c.srv.cfg.MaxBadMessages {
+		c.close(websocket.ClosePolicyViolation, "too many invalid messages")
+		return
+	}
+	c.send(errorMessage(err))
+}

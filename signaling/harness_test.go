@@ -1,0 +1,284 @@
+package signaling_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/client"
+	"github.com/parley-chat/parley/signaling/signalingtest"
+	"github.com/parley-chat/parley/store"
+	"github.com/parley-chat/parley/turn"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+)
+
+// testServer is signaling on 127.0.0.1:0 with a real store in a temporary
+// directory and, when asked, the real relay.
+type testServer struct {
+	t     testing.TB
+	srv   *signaling.Server
+	store *store.Store
+	relay *turn.Server
+	http  *http.Server
+	tap   *signalingtest.Tap
+	logs  *signalingtest.Logs
+	url   string // ws://127.0.0.1:port/ws
+	base  string // http://127.0.0.1:port
+}
+
+type serverOption func(*signaling.Config, *turn.Config)
+
+func withRelay() serverOption {
+	return func(_ *signaling.Config, tc *turn.Config) { tc.UDPListen = "127.0.0.1:0" }
+}
+
+func withConfig(f func(*signaling.Config)) serverOption {
+	return func(c *signaling.Config, _ *turn.Config) { f(c) }
+}
+
+func newTestServer(t testing.TB, opts ...serverOption) *testServer {
+	t.Helper()
+	logs := &signalingtest.Logs{}
+	st, err := store.Open(store.Config{Dir: t.TempDir(), Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{t: t, store: st, logs: logs}
+	cfg := signaling.Config{Store: st, Logger: logs.Logger(), ResumeWindow: 2 * time.Second}
+	lo := 20000 + rand.IntN(40000)
+	tc := turn.Config{
+		TCPListen:    "-",
+		PublicIP:     netip.MustParseAddr("127.0.0.1"),
+		RelayPortMin: lo,
+		RelayPortMax: lo + 100,
+		Secret:       st.Subkey("turn-rest"),
+		AllowPeers:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		SessionLive:  func(id string) bool { return ts.srv != nil && ts.srv.SessionLive(id) },
+		Logger:       logs.Logger(),
+	}
+	for _, o := range opts {
+		o(&cfg, &tc)
+	}
+	if tc.UDPListen != "" {
+		ts.relay, err = turn.New(tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ICEServers = ts.relay.ICEServers
+	}
+	ts.srv, err = signaling.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.tap = signalingtest.NewTap(ln)
+	ts.http = &http.Server{Handler: ts.srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go ts.http.Serve(ts.tap)
+	ts.base = "http://" + ln.Addr().String()
+	ts.url = "ws://" + ln.Addr().String() + "/ws"
+	t.Cleanup(ts.close)
+	return ts
+}
+
+func (ts *testServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = ts.srv.Shutdown(ctx)
+	_ = ts.http.Shutdown(ctx)
+	if ts.relay != nil {
+		_ = ts.relay.Close()
+	}
+	_ = ts.store.Close()
+}
+
+// loopbackEngine lets pion peers on one host reach each other over 127.0.0.1.
+func loopbackEngine() *webrtc.SettingEngine {
+	se := &webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	return se
+}
+
+type peerOpt func(*client.Config)
+
+func from(addr string) peerOpt {
+	return func(c *client.Config) { c.LocalAddr = netip.MustParseAddr(addr) }
+}
+
+func withWebRTC(w *client.WebRTCConfig) peerOpt {
+	return func(c *client.Config) { c.WebRTC = w }
+}
+
+func signalingOnly() peerOpt { return func(c *client.Config) { c.WebRTC = nil } }
+
+// dial connects a Go peer with a pion PeerConnection.
+func (ts *testServer) dial(opts ...peerOpt) *client.Client {
+	ts.t.Helper()
+	cfg := client.Config{URL: ts.url, WebRTC: &client.WebRTCConfig{SettingEngine: loopbackEngine()}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		ts.t.Fatalf("dial: %v", err)
+	}
+	ts.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// rawConn is a WebSocket without any client logic, for sending what a real
+// client would not.
+type rawConn struct {
+	t  testing.TB
+	ws *websocket.Conn
+}
+
+func (ts *testServer) raw(hello bool) *rawConn {
+	ts.t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(ts.url, nil)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	rc := &rawConn{t: ts.t, ws: ws}
+	ts.t.Cleanup(func() { ws.Close() })
+	if hello {
+		rc.send(`{"type":"hello","v":1}`)
+		rc.expect("welcome")
+	}
+	return rc
+}
+
+func (rc *rawConn) send(s string) {
+	rc.t.Helper()
+	if err := rc.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		rc.t.Fatalf("send: %v", err)
+	}
+}
+
+// next reads the next message, failing on a timeout.
+func (rc *rawConn) next() signaling.Outbound {
+	rc.t.Helper()
+	_ = rc.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err := rc.ws.ReadMessage()
+	if err != nil {
+		rc.t.Fatalf("read: %v", err)
+	}
+	var m signaling.Outbound
+	if err := json.Unmarshal(b, &m); err != nil {
+		rc.t.Fatalf("bad frame %q: %v", b, err)
+	}
+	return m
+}
+
+func (rc *rawConn) expect(typ string) signaling.Outbound {
+	rc.t.Helper()
+	m := rc.next()
+	if m.Type != typ {
+		rc.t.Fatalf("got %s (%s %s), want %s", m.Type, m.Code, m.Message, typ)
+	}
+	return m
+}
+
+func (rc *rawConn) expectError(code string) {
+	rc.t.Helper()
+	m := rc.expect("error")
+	if m.Code != code {
+		rc.t.Fatalf("error code %q (%s), want %q", m.Code, m.Message, code)
+	}
+}
+
+// closeCode reads until the socket closes and returns the close code.
+func (rc *rawConn) closeCode() int {
+	rc.t.Helper()
+	_ = rc.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := rc.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			rc.t.Fatalf("socket ended without a close frame: %v", err)
+		}
+	}
+}
+
+const joinRandom = `{"type":"join","mode":"random","media":"text","consent":true,"adult":true}`
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// wait returns the next event of one of the types.
+func wait(t testing.TB, c *client.Client, types ...string) client.Event {
+	t.Helper()
+	ev, err := c.WaitFor(ctxT(t, 15*time.Second), types...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// pairUp joins two peers and waits until their data channel is open.
+func pairUp(t testing.TB, a, b *client.Client, j client.Join) {
+	t.Helper()
+	if err := a.Join(j); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "queued")
+	if err := b.Join(j); err != nil {
+		t.Fatal(err)
+	}
+	ma := wait(t, a, "matched")
+	mb := wait(t, b, "matched")
+	if ma.Msg.Pair != mb.Msg.Pair || ma.Msg.Role == mb.Msg.Role {
+		t.Fatalf("pair %s/%s roles %s/%s", ma.Msg.Pair, mb.Msg.Pair, ma.Msg.Role, mb.Msg.Role)
+	}
+	wait(t, a, client.EventOpen)
+	wait(t, b, client.EventOpen)
+}
+
+// chat sends text one way and checks it arrives.
+func chat(t testing.TB, from, to *client.Client, text string) {
+	t.Helper()
+	if err := from.Send(text); err != nil {
+		t.Fatal(err)
+	}
+	ev := wait(t, to, client.EventText)
+	if ev.Text != text {
+		t.Fatalf("received %q, want %q", ev.Text, text)
+	}
+}
+
+func leakCheck(t *testing.T) {
+	t.Cleanup(func() {
+		goleak.VerifyNone(t,
+			goleak.IgnoreCurrent(),
+			goleak.IgnoreTopFunction("github.com/pion/transport/v3/deadline.(*Deadline).handler"),
+			goleak.IgnoreAnyFunction("github.com/pion/interceptor/pkg/nack.(*GeneratorInterceptor).loop"),
+		)
+	})
+}
+
+func contains(hay []byte, needle string) bool { return strings.Contains(string(hay), needle) }

@@ -1,0 +1,143 @@
+package signaling
+
+import (
+	"sync"
+	"time"
+)
+
+// persister writes sessions to the store off the request path. Signaling
+// marks a session dirty under its lock; the persister takes snapshots under
+// the lock and writes them outside it, many at once so that the store's
+// Batch shares one fsync among them. Only one round runs at a time, so a
+// newer snapshot of a session is never overtaken by an older one, and a
+// delete is never undone by a write that was already on its way.
+type persister struct {
+	s    *Server
+	wake chan struct{}
+
+	mu      sync.Mutex // guards the fields below
+	dirty   map[string]struct{}
+	deletes map[string][]chan struct{} // sessions to delete, and who waits for it
+	flushes []chan struct{}
+}
+
+func newPersister(s *Server) *persister {
+	return &persister{
+		s:       s,
+		wake:    make(chan struct{}, 1),
+		dirty:   make(map[string]struct{}),
+		deletes: make(map[string][]chan struct{}),
+	}
+}
+
+func (p *persister) mark(id string) {
+	p.mu.Lock()
+	p.dirty[id] = struct{}{}
+	p.mu.Unlock()
+	p.poke()
+}
+
+// remove deletes the session from the store; the channel closes when done.
+func (p *persister) remove(id string) <-chan struct{} {
+	done := make(chan struct{})
+	p.mu.Lock()
+	delete(p.dirty, id)
+	p.deletes[id] = append(p.deletes[id], done)
+	p.mu.Unlock()
+	p.poke()
+	return done
+}
+
+// flush returns a channel that closes once everything marked so far is in
+// the store.
+func (p *persister) flush() <-chan struct{} {
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.flushes = append(p.flushes, done)
+	p.mu.Unlock()
+	p.poke()
+	return done
+}
+
+func (p *persister) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *persister) run() {
+	defer p.s.loops.Done()
+	for {
+		select {
+		case <-p.wake:
+			p.round()
+		case <-p.s.stop:
+			p.round() // what Shutdown left
+			return
+		}
+	}
+}
+
+// maxParallelWrites bounds the goroutines of one round.
+const maxParallelWrites = 256
+
+func (p *persister) round() {
+	p.mu.Lock()
+	dirty, deletes, flushes := p.dirty, p.deletes, p.flushes
+	p.dirty, p.deletes, p.flushes = make(map[string]struct{}), make(map[string][]chan struct{}), nil
+	p.mu.Unlock()
+	if len(dirty) == 0 && len(deletes) == 0 {
+		for _, f := range flushes {
+			close(f)
+		}
+		return
+	}
+
+	s := p.s
+	s.mu.Lock()
+	snaps := make([]func(), 0, len(dirty)+len(deletes))
+	for id := range dirty {
+		sess, ok := s.sessions[id]
+		if !ok {
+			continue // forgotten since: its last state was written before
+		}
+		rec := s.snapshot(sess)
+		snaps = append(snaps, func() {
+			start := time.Now()
+			if err := s.store.PutSession(rec); err != nil {
+				s.log.Error("writing a session failed", "err", err)
+				return
+			}
+			s.metrics.observeWrite(time.Since(start))
+		})
+	}
+	s.mu.Unlock()
+	for id := range deletes {
+		snaps = append(snaps, func() {
+			if err := s.store.DeleteSession(id); err != nil {
+				s.log.Error("deleting a session failed", "err", err)
+			}
+		})
+	}
+
+	sem := make(chan struct{}, maxParallelWrites)
+	var wg sync.WaitGroup
+	for _, f := range snaps {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f()
+		}()
+	}
+	wg.Wait()
+	for _, waiters := range deletes {
+		for _, w := range waiters {
+			close(w)
+		}
+	}
+	for _, f := range flushes {
+		close(f)
+	}
+}
