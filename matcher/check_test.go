@@ -1,0 +1,102 @@
+package matcher
+
+import "fmt"
+
+// check verifies the engine's internal invariants: ordered, consistent lists, every queued
+// entry on exactly the lists its request calls for, symmetric relations, no empty records
+// (bounded memory) and matching counts.
+func (e *Engine) check() error {
+	var counts [nModes][nMedia]int
+	queued := 0
+	for id, s := range e.sessions {
+		if s.id != id {
+			return fmt.Errorf("session %q filed under %q", s.id, id)
+		}
+		if s.ent == nil && len(s.rel) == 0 {
+			return fmt.Errorf("session %q kept with nothing to keep", id)
+		}
+		for p, r := range s.rel {
+			ps := e.sessions[p]
+			if ps == nil || ps.rel[id] != r || r == (relation{}) || p == id {
+				return fmt.Errorf("relation %q-%q not symmetric or empty", id, p)
+			}
+		}
+		x := s.ent
+		if x == nil {
+			continue
+		}
+		if !x.queued || x.s != s {
+			return fmt.Errorf("entry of %q inconsistent", id)
+		}
+		queued++
+		counts[x.mode][x.media]++
+		var want *list
+		switch {
+		case x.mode == modeRandom:
+			want = &e.random[x.media]
+		case x.mode == modeOpposite:
+			want = &e.opposite[x.media][x.pref]
+		case x.fellBack:
+			want = &e.fallback[x.media]
+		default:
+			want = &e.pending
+		}
+		if x.q.list != want {
+			return fmt.Errorf("entry of %q on the wrong list", id)
+		}
+		if len(x.in) != len(x.interests) {
+			return fmt.Errorf("entry of %q: %d nodes for %d interests", id, len(x.in), len(x.interests))
+		}
+		for i, it := range x.interests {
+			if x.in[i].list == nil || e.interest[x.media][it] != x.in[i].list {
+				return fmt.Errorf("entry of %q not on the list of interest %q", id, it)
+			}
+		}
+	}
+	if counts != e.counts || queued != e.queued {
+		return fmt.Errorf("counts %v (%d), engine says %v (%d)", counts, queued, e.counts, e.queued)
+	}
+	var lists []*list
+	for md := range nMedia {
+		lists = append(lists, &e.random[md], &e.fallback[md])
+		for p := range e.opposite[md] {
+			lists = append(lists, &e.opposite[md][p])
+		}
+		for it, l := range e.interest[md] {
+			if l.head == nil {
+				return fmt.Errorf("empty list kept for interest %q", it)
+			}
+			lists = append(lists, l)
+		}
+	}
+	lists = append(lists, &e.pending)
+	nodes := 0
+	for _, l := range lists {
+		var prev *node
+		for n := l.head; n != nil; prev, n = n, n.next {
+			if n.list != l || n.prev != prev || !n.e.queued {
+				return fmt.Errorf("list links broken at %q", n.e.s.id)
+			}
+			if prev != nil && prev.e.seq >= n.e.seq {
+				return fmt.Errorf("list out of order at %q", n.e.s.id)
+			}
+			if l == &e.pending && prev != nil && prev.e.deadline.After(n.e.deadline) {
+				return fmt.Errorf("deadlines out of order at %q", n.e.s.id)
+			}
+			nodes++
+		}
+		if l.tail != prev {
+			return fmt.Errorf("list tail wrong")
+		}
+	}
+	want := 0
+	for _, s := range e.sessions {
+		if s.ent != nil {
+			want += 1 + len(s.ent.in)
+		}
+	}
+	if nodes != want {
+		return fmt.Errorf("%d list nodes, want %d", nodes, want)
+	}
+	return nil
+}
