@@ -57,11 +57,9 @@ func (s *Store) PutSession(sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("%w: LastSeen", err)
 	}
-	c := *sess
-	c.Created, c.LastSeen = c.Created.UTC(), c.LastSeen.UTC()
-	plain, err := json.Marshal(&c)
+	plain, err := jsonSession(sess)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSession, err)
+		return err
 	}
 	// Sealed outside the transaction: the write lock is held for less.
 	v := s.keys.current().seal(bucketSessions, key, exp, plain)
@@ -73,6 +71,16 @@ func (s *Store) PutSession(sess *Session) error {
 		}
 		return putRecord(tx, bucketSessions, key, v, exp)
 	})
+}
+
+func jsonSession(sess *Session) ([]byte, error) {
+	c := *sess
+	c.Created, c.LastSeen = c.Created.UTC(), c.LastSeen.UTC()
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
+	}
+	return b, nil
 }
 
 // GetSession returns the session with this ID, or ErrNotFound (also once it
