@@ -169,6 +169,8 @@ type Engine struct {
 	newcomers []*entry // joined since the last Tick; stale once left or replaced
 	visit     []*entry // scratch for Tick
 	formed    []formed // scratch for Tick
+
+	work uint64 // entries Tick visited and list nodes it examined: lets tests check it follows change
 }
 
 // session is what the engine knows about one ID. It exists while the ID is queued or has
@@ -408,6 +410,7 @@ func (e *Engine) Tick(now time.Time) []Pair {
 	e.tick++
 	v := e.visit[:0]
 	for _, x := range e.newcomers {
+		e.work++
 		if x.queued && x.mark != e.tick {
 			x.mark = e.tick
 			v = append(v, x)
@@ -430,6 +433,7 @@ func (e *Engine) Tick(now time.Time) []Pair {
 			x.mark = e.tick
 			v = append(v, x)
 		}
+		e.work++
 	}
 	for md := range nMedia {
 		if !crossed[md] {
@@ -439,6 +443,7 @@ func (e *Engine) Tick(now time.Time) []Pair {
 		// Tick's newcomers and fallers they hold only people blocked from each other: few.
 		for _, l := range [2]*list{&e.random[md], &e.fallback[md]} {
 			for n := l.head; n != nil; n = n.next {
+				e.work++
 				if n.e.mark != e.tick {
 					n.e.mark = e.tick
 					v = append(v, n.e)
@@ -524,6 +529,7 @@ func (e *Engine) oldestOlder(y *entry) *entry {
 func (e *Engine) first(l *list, y *entry, limit uint64) *entry {
 	rel := y.s.rel
 	for n := l.head; n != nil && n.e.seq < limit; n = n.next {
+		e.work++
 		if rel == nil {
 			return n.e
 		}
