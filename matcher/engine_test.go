@@ -95,7 +95,7 @@ func TestRules(t *testing.T) {
 		{"no third meeting", Config{}, []op{
 			join(0, "a", R, T), join(0, "b", R, T), tick(0, "a+b"),
 			join(s, "a", R, T), join(s, "b", R, T), tick(s, "a+b"),
-			join(2*s, "a", R, T), join(2*s, "b", R, T), tick(2*s),
+			join(2*s, "a", R, T), join(2*s, "b", R, T), tick(2 * s),
 			join(3*s, "c", R, T), tick(3*s, "a+c")}},
 		{"MaxMeetings 1", Config{MaxMeetings: 1}, []op{
 			join(0, "a", R, T), join(0, "b", R, T), tick(0, "a+b"),
@@ -103,7 +103,7 @@ func TestRules(t *testing.T) {
 		{"meetings count across modes", Config{}, []op{
 			join(0, "a", O, T, "left"), join(0, "b", O, T, "right"), tick(0, "a+b"),
 			join(s, "a", I, V, "go"), join(s, "b", I, V, "go"), tick(s, "a+b"),
-			join(2*s, "a", R, T), join(2*s, "b", R, T), tick(2*s)}},
+			join(2*s, "a", R, T), join(2*s, "b", R, T), tick(2 * s)}},
 		{"Forget clears the history", Config{MaxMeetings: 1}, []op{
 			join(0, "a", R, T), join(0, "b", R, T), tick(0, "a+b"), avoid("a", "b"),
 			forget("a"), join(s, "a", R, T), join(s, "b", R, T), tick(s, "a+b")}},
@@ -130,24 +130,24 @@ func TestRules(t *testing.T) {
 			join(0, "a", I, T, "chess"), join(0, "b", I, T, "jazz"), tick(0),
 			join(s, "c", I, T, "jazz", "chess"), tick(s, "a+c")}},
 		{"interests: no overlap waits until both are past the wait", Config{}, []op{
-			join(0, "a", I, T, "chess"), join(2*s, "b", I, T, "go"), tick(2*s),
-			tick(5*s-1), tick(5*s), tick(7*s-1), tick(7*s, "a+b")}},
+			join(0, "a", I, T, "chess"), join(2*s, "b", I, T, "go"), tick(2 * s),
+			tick(5*s - 1), tick(5 * s), tick(7*s - 1), tick(7*s, "a+b")}},
 		{"interests: past the wait meets random", Config{}, []op{
-			join(0, "a", I, T, "chess"), join(s, "r", R, T), tick(s), tick(5*s-1), tick(5*s, "a+r")}},
+			join(0, "a", I, T, "chess"), join(s, "r", R, T), tick(s), tick(5*s - 1), tick(5*s, "a+r")}},
 		{"interests: a random newcomer meets one past the wait", Config{}, []op{
-			join(0, "a", I, T, "chess"), tick(6*s), join(6*s, "r", R, T), tick(6*s, "a+r")}},
+			join(0, "a", I, T, "chess"), tick(6 * s), join(6*s, "r", R, T), tick(6*s, "a+r")}},
 		{"interests: fallback to random only within the media", Config{}, []op{
-			join(0, "a", I, T, "chess"), join(0, "r", R, V), tick(6*s)}},
+			join(0, "a", I, T, "chess"), join(0, "r", R, V), tick(6 * s)}},
 		{"interests: the configured wait", Config{InterestWait: 2 * s}, []op{
-			join(0, "a", I, T), join(0, "b", I, T), tick(2*s-1), tick(2*s, "a+b")}},
+			join(0, "a", I, T), join(0, "b", I, T), tick(2*s - 1), tick(2*s, "a+b")}},
 		{"interests: none given just waits for the fallback", Config{}, []op{
 			join(0, "a", I, T), join(0, "b", I, T), tick(0), tick(5*s, "a+b")}},
 		{"interests: past the wait meets a newcomer only by sharing", Config{}, []op{
-			join(0, "a", I, T, "chess"), tick(5*s), join(6*s, "b", I, T, "go"), tick(6*s),
+			join(0, "a", I, T, "chess"), tick(5 * s), join(6*s, "b", I, T, "go"), tick(6 * s),
 			join(6*s, "c", I, T, "chess"), tick(6*s, "a+c")}},
 		{"interests: fallback prefers the oldest, random or interests", Config{}, []op{
-			join(0, "a", I, T, "chess"), join(s, "b", I, T, "go"), avoid("a", "b"), join(2*s, "r", R, T), tick(2*s),
-			tick(5*s, "a+r"), tick(6*s)}},
+			join(0, "a", I, T, "chess"), join(s, "b", I, T, "go"), avoid("a", "b"), join(2*s, "r", R, T), tick(2 * s),
+			tick(5*s, "a+r"), tick(6 * s)}},
 		{"interests: several fall back at once, oldest first", Config{}, []op{
 			join(0, "a", I, T, "w"), join(0, "b", I, T, "x"), join(0, "c", I, T, "y"), join(0, "d", I, T, "z"),
 			tick(0), tick(5*s, "a+b", "c+d")}},
@@ -159,14 +159,14 @@ func TestRules(t *testing.T) {
 			join(2*s, "c", R, V), tick(2*s, "a+c")}},
 		{"rejoin restarts the interest wait", Config{}, []op{
 			join(0, "a", I, T, "chess"), join(4*s, "a", I, T, "chess"), join(4*s, "r", R, T),
-			tick(5*s), tick(9*s-1), tick(9*s, "a+r")}},
+			tick(5 * s), tick(9*s - 1), tick(9*s, "a+r")}},
 		{"Leave removes", Config{}, []op{
 			join(0, "a", R, T), leave("a", true), leave("a", false), leave("x", false),
 			join(s, "b", R, T), tick(s)}},
 		{"Forget removes the queue entry", Config{}, []op{
 			join(0, "a", R, T), forget("a"), join(s, "b", R, T), tick(s)}},
 		{"a clock going backwards counts as the latest time", Config{}, []op{
-			join(10*s, "r", R, T), join(4*s, "b", I, T, "go"), tick(12*s), tick(3*s), tick(15*s-1), tick(15*s, "r+b")}},
+			join(10*s, "r", R, T), join(4*s, "b", I, T, "go"), tick(12 * s), tick(3 * s), tick(15*s - 1), tick(15*s, "r+b")}},
 		{"a batch is matched oldest first, not newcomer first", Config{}, []op{
 			// n1 would grab n2 if newcomers chose first; w has waited longest and can meet n2.
 			join(0, "w", O, T, "left"), tick(0), avoid("w", "n1"),
