@@ -1,0 +1,28 @@
+package turn
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRedact(t *testing.T) {
+	tests := []struct{ in, keep string }{
+		{"Received AllocateRequest from 203.0.113.9:40844", "received AllocateRequest from <redacted>:40844"},
+		{"permission denied for client [2001:db8::1]:5000 to peer fe80::1%eth0", "permission denied for client <redacted>:5000 to peer <redacted>"},
+		{"peer ::ffff:10.0.0.1 and ::1 and 64:ff9b::a00:1", "peer <redacted> and <redacted> and <redacted>"},
+		{"no such user exists 1795403318:ending", "no such user exists <redacted>"},
+		{"no such user exists garbage", "no such user exists <redacted>"},
+		{"five tuple UDP_10.1.2.3:5_10.1.2.4:6", "five tuple UDP_<redacted>:5_<redacted>:6"},
+		{"Failed to remove ChannelBind for 16384 3132372e302e302e313a35303030", "failed to remove ChannelBind for 16384 <redacted>"},
+		{"session 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "session <redacted>"},
+		{"TURN packet of 36 bytes", "TURN packet of 36 bytes"},
+	}
+	for _, tt := range tests {
+		if got := lowerFirst(redact(tt.in)); got != tt.keep {
+			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.keep)
+		}
+	}
+	if strings.Contains(redact("a 1.2.3.4 b"), "1.2.3.4") {
+		t.Error("IPv4 kept")
+	}
+}

@@ -1,0 +1,197 @@
+package turn
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+)
+
+// listenOn2 moves the relay to 127.0.0.2, so that 127.0.0.1 is not one of
+// its own addresses (those are reachable on relay ports, by design). Only
+// loopback addresses are ever real targets in these tests: the machine's
+// network is closed, and the policy keeps everything else from being sent.
+func listenOn2(c *Config) {
+	c.UDPListen, c.TCPListen = "127.0.0.2:0", "127.0.0.2:0"
+}
+
+// Every forbidden address form is refused for CreatePermission and for
+// ChannelBind, by a real pion client talking to the real relay. The IPv6
+// forms are judged at the permission level: this host has no IPv6 route
+// beyond ::1, and nothing is sent to any of them either way.
+func TestPeerPolicyForbidden(t *testing.T) {
+	ts := newTestServer(t, listenOn2)
+	c := ts.sessionClient(t, ts.live("prober"))
+	c.mustAllocate(t)
+
+	for i, s := range forbidden {
+		t.Run(s, func(t *testing.T) {
+			a := netip.MustParseAddr(s).WithZone("")
+			peer := netip.AddrPortFrom(a, 3478)
+			if err := c.CreatePermission(net.UDPAddrFromAddrPort(peer)); err == nil {
+				t.Error("CreatePermission succeeded")
+			}
+			if code := c.channelBind(t, peer, uint16(0x4000+i)); code == 0 {
+				t.Error("ChannelBind succeeded")
+			}
+		})
+	}
+	if got, want := ts.Stats().Refused.Policy, uint64(2*len(forbidden)); got != want {
+		t.Errorf("policy refusals %d, want %d", got, want)
+	}
+}
+
+// A UDP socket on 127.0.0.1 receives nothing through the relay, whether the
+// client asks politely (permission first) or sends a Send indication with
+// no permission at all.
+func TestPeerPolicyLoopbackReceivesNothing(t *testing.T) {
+	ts := newTestServer(t, listenOn2)
+	c := ts.sessionClient(t, ts.live("prober"))
+	relay := c.mustAllocate(t)
+	victim := udpSink(t, "127.0.0.1:0")
+	vp := addrPort(victim.LocalAddr())
+	canary := []byte("canary-loopback-7b1f")
+
+	for _, ip := range []string{"127.0.0.1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::"} {
+		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), vp.Port()))
+		if _, err := relay.WriteTo(canary, dst); err == nil {
+			t.Errorf("relay write to %s succeeded", ip)
+		}
+	}
+	ind, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication),
+		peerAddress(vp), setterFunc(func(m *stun.Message) error { m.Add(stun.AttrData, canary); return nil }),
+		stun.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.conn.WriteTo(ind.Raw, ts.UDPAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readWithin(victim, 300*time.Millisecond); got != nil {
+		t.Fatalf("the loopback socket received %q", got)
+	}
+}
+
+// The relay reaches its own address only on relay ports: the relay-to-relay
+// path between two people who both hide their IP works, while the server's
+// other ports (a signaling port, the TURN port itself) get nothing.
+func TestPeerPolicyOwnAddress(t *testing.T) {
+	ts := newTestServer(t, listenOn2)
+	signaling := udpSink(t, "127.0.0.2:0") // ephemeral, outside the relay range
+	a := ts.sessionClient(t, ts.live("alice"))
+	b := ts.sessionClient(t, ts.live("bob"))
+	relayA, relayB := a.mustAllocate(t), b.mustAllocate(t)
+	secret := []byte("to-the-signaling-port")
+
+	for _, dst := range []net.Addr{signaling.LocalAddr(), ts.UDPAddr()} {
+		// The permission names only the IP, which is ours: granted. The
+		// datagram is then dropped by the relay socket for its port.
+		if _, err := relayA.WriteTo(secret, dst); err != nil {
+			t.Fatalf("write to own address: %v", err)
+		}
+	}
+	eventually(t, "two dropped datagrams", func() bool { return ts.Stats().Dropped == 2 })
+	if got := readWithin(signaling, 100*time.Millisecond); got != nil {
+		t.Fatalf("the signaling port received %q", got)
+	}
+
+	// Relay to relay: b lets a's relay address in, a sends to b's relay.
+	if _, err := relayB.WriteTo([]byte("hello"), relayA.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	canary := []byte("relay-to-relay-canary")
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 1500)
+		_ = relayB.SetReadDeadline(time.Now().Add(waitFor))
+		n, _, err := relayB.ReadFrom(buf)
+		if err != nil {
+			got <- nil
+			return
+		}
+		got <- buf[:n]
+	}()
+	deadline := time.Now().Add(waitFor)
+	for {
+		// Resend until b's permission for a's relay is in place.
+		if _, err := relayA.WriteTo(canary, relayB.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-got:
+			if !bytes.Equal(p, canary) {
+				t.Fatalf("b received %q", p)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("relay to relay: nothing arrived")
+			}
+		}
+	}
+}
+
+// capture records every datagram a wrapped socket reads or writes.
+type capture struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	n   int
+}
+
+func (c *capture) add(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	c.n++
+}
+
+func (c *capture) contains(b []byte) (found bool, packets int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Contains(c.buf.Bytes(), b), c.n
+}
+
+func (c *capture) wrap(pc net.PacketConn) net.PacketConn { return &capturedConn{PacketConn: pc, c: c} }
+
+type capturedConn struct {
+	net.PacketConn
+	c *capture
+}
+
+func (w *capturedConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, a, err := w.PacketConn.ReadFrom(p)
+	if err == nil {
+		w.c.add(p[:n])
+	}
+	return n, a, err
+}
+
+func (w *capturedConn) WriteTo(p []byte, a net.Addr) (int, error) {
+	w.c.add(p)
+	return w.PacketConn.WriteTo(p, a)
+}
+
+// The capture used by the WebRTC test does see what the relay forwards: a
+// plaintext canary sent through two allocations shows up in it, so its
+// absence there means something.
+func TestCaptureSeesPlaintext(t *testing.T) {
+	var cap capture
+	ts := newTestServer(t, func(c *Config) { c.WrapPacketConn = cap.wrap })
+	a := ts.sessionClient(t, ts.live("alice"))
+	relay := a.mustAllocate(t)
+	canary := []byte(fmt.Sprintf("plaintext-canary-%d", time.Now().UnixNano()))
+	// Send to the client's own relay address: allowed (own address, relay
+	// port), so the datagram leaves through a relay socket and comes back in
+	// through the same one.
+	if _, err := relay.WriteTo(canary, relay.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the canary in the capture", func() bool { found, _ := cap.contains(canary); return found })
+}

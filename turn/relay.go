@@ -1,0 +1,172 @@
+package turn
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	pionturn "github.com/pion/turn/v4"
+)
+
+// relayGenerator wraps pion's port-range generator so that every relay
+// socket goes through relayConn, which enforces the peer policy per datagram
+// and counts traffic. PermissionHandler only sees an IP; the port check
+// (the server's own address only on relay ports) can only be done here.
+type relayGenerator struct {
+	inner *pionturn.RelayAddressGeneratorPortRange
+	srv   *Server
+}
+
+func (g *relayGenerator) Validate() error { return g.inner.Validate() }
+
+func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
+	if g.srv.closing.Load() {
+		return nil, nil, ErrClosed
+	}
+	// pion's range generator binds a requested port without checking the
+	// range; only ports inside it may ever be relay ports.
+	if requestedPort != 0 && (requestedPort < int(g.inner.MinPort) || requestedPort > int(g.inner.MaxPort)) {
+		return nil, nil, ErrRelayPort
+	}
+	conn, addr, err := g.inner.AllocatePacketConn(network, requestedPort)
+	if err != nil {
+		return nil, nil, fmt.Errorf("turn: allocate relay socket: %w", err)
+	}
+	if g.srv.cfg.WrapPacketConn != nil {
+		conn = g.srv.cfg.WrapPacketConn(conn)
+	}
+	rc := &relayConn{PacketConn: conn, srv: g.srv}
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		rc.port = ua.Port
+	}
+	if !g.srv.relays.add(rc) {
+		_ = conn.Close()
+		return nil, nil, ErrClosed
+	}
+	return rc, addr, nil
+}
+
+func (g *relayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, ErrTCPRelay
+}
+
+// relayConn is one allocation's relay socket.
+type relayConn struct {
+	net.PacketConn
+	srv     *Server
+	port    int
+	session atomic.Pointer[string] // set by the allocation-created event
+	closed  atomic.Bool
+
+	// last caches the latest allowed destination: an allocation mostly
+	// talks to one peer, so the policy runs once per new destination. Only
+	// pion's request loop of this allocation writes, but atomics keep it
+	// safe regardless.
+	last atomic.Pointer[netip.AddrPort]
+}
+
+// WriteTo sends a client's datagram to a peer, unless the policy refuses the
+// destination: then it is dropped and counted. It reports success either
+// way, as UDP would, so pion does not log the destination as an error.
+func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		c.srv.stats.dropped.Add(1)
+		return len(p), nil
+	}
+	ap := ua.AddrPort()
+	if last := c.last.Load(); last == nil || *last != ap {
+		if kind, ok := c.srv.policy.decide(ap); !ok {
+			c.srv.stats.dropped.Add(1)
+			c.srv.log.Debug("turn relay datagram dropped", "kind", kind)
+			return len(p), nil
+		}
+		c.last.Store(&ap)
+	}
+	n, err := c.PacketConn.WriteTo(p, addr)
+	if err == nil {
+		c.srv.stats.packets.Add(1)
+		c.srv.stats.bytes.Add(uint64(n))
+	}
+	return n, err
+}
+
+// ReadFrom receives a peer's datagram for the client. pion drops those from
+// peers without a permission after this, so the counters include them.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(p)
+	if err == nil {
+		c.srv.stats.packets.Add(1)
+		c.srv.stats.bytes.Add(uint64(n))
+	}
+	return n, addr, err
+}
+
+// Close is idempotent: pion's allocation manager stops closing the
+// remaining allocations at the first error, and Server.Close and EndSession
+// close relay sockets too.
+func (c *relayConn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.srv.relays.remove(c)
+	return c.PacketConn.Close()
+}
+
+// relayRegistry tracks open relay sockets by port, for EndSession, for the
+// allocation-created event and for Close.
+type relayRegistry struct {
+	mu     sync.Mutex // guards the fields below
+	closed bool
+	byPort map[int]*relayConn
+}
+
+func (r *relayRegistry) add(c *relayConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if r.byPort == nil {
+		r.byPort = make(map[int]*relayConn)
+	}
+	r.byPort[c.port] = c
+	return true
+}
+
+func (r *relayRegistry) remove(c *relayConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byPort[c.port] == c {
+		delete(r.byPort, c.port)
+	}
+}
+
+func (r *relayRegistry) byRelayPort(port int) *relayConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byPort[port]
+}
+
+// matching returns the open relay sockets for which keep is true; with
+// final set, no relay socket can be added afterwards.
+func (r *relayRegistry) matching(final bool, keep func(*relayConn) bool) []*relayConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = r.closed || final
+	var out []*relayConn
+	for _, c := range r.byPort {
+		if keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (r *relayRegistry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byPort)
+}
