@@ -38,7 +38,7 @@ type Server struct {
 	publicIP netip.Addr
 	host     string
 
-	pcfg   pionturn.ServerConfig // as handed to pion; tests inspect it
+	pcfg pionturn.ServerConfig // as handed to pion; tests inspect it
 
 	quotas *quotas
 	marks  refusalMarks
