@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -11,10 +12,14 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -225,15 +230,70 @@ func checkNotSeen(t *testing.T, app *testApp, s string) {
 // pairUp starts two browsers on a fresh chat and waits until both can talk.
 func pairUp(t *testing.T, base string, a, b *browser, oa, ob joinOpts) {
 	t.Helper()
-	t0 := time.Now()
 	a.open(base)
 	b.open(base)
-	t.Logf("opened %v", time.Since(t0))
 	a.start(oa)
 	a.waitScreen("queue", shortWait)
 	b.start(ob)
-	t.Logf("started %v", time.Since(t0))
 	a.waitChatOpen()
 	b.waitChatOpen()
-	t.Logf("open %v", time.Since(t0))
 }
+
+// screenshotDir is where the screenshots go, for a person to look at: $PARLEY_E2E_SCREENSHOTS, or
+// parley-e2e-screenshots in the temporary directory. It is emptied once per run.
+var screenshotDir = sync.OnceValues(func() (string, error) {
+	dir := os.Getenv("PARLEY_E2E_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "parley-e2e-screenshots")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.MkdirAll(dir, 0o755)
+})
+
+// shots saves what the page shows at desktop (1280x800) and phone (390x844) size as
+// <name>-desktop.png and <name>-phone.png, then returns to the desktop size.
+func (b *browser) shots(name string) {
+	b.t.Helper()
+	dir, err := screenshotDir()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.do("desktop viewport", chromedp.EmulateViewport(1280, 800))
+	b.screenshot(filepath.Join(dir, name+"-desktop.png"))
+	b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(1)))
+	b.screenshot(filepath.Join(dir, name+"-phone.png"))
+	b.do("desktop viewport", chromedp.EmulateViewport(1280, 800))
+	b.t.Logf("screenshots %s-{desktop,phone}.png in %s", name, dir)
+}
+
+// cookie is the value of the session cookie of the browser.
+func (b *browser) cookie() string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		b.t.Fatalf("%s: reading cookies: %v", b.name, err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == "parley_session" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// recordStates keeps every connection state the page shows from now on in window.__states.
+func (b *browser) recordStates() {
+	b.t.Helper()
+	evalT[bool](b, `(() => {
+		const el = document.getElementById('conn-state');
+		window.__states = [el.dataset.state];
+		new MutationObserver(() => window.__states.push(el.dataset.state)).observe(el, { attributes: true, attributeFilter: ['data-state'] });
+		return true;
+	})()`)
+}
+
+func fmtInt(i int) string { return fmt.Sprint(i) }

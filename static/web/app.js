@@ -127,7 +127,8 @@ conn.addEventListener('reconnecting', () => {
 conn.addEventListener('closed', (ev) => {
   const { code } = ev.detail;
   closeCall();
-  if (code === CLOSE_BANNED || state.banned) return showBanned(null);
+  if (state.banned) return; // the banned screen already says until when
+  if (code === CLOSE_BANNED) return showBanned(null);
   let key = 'closed.gone';
   if (code === CLOSE_TAKEN_OVER) key = 'closed.takenOver';
   else if (code === 1008) key = 'closed.policy';
