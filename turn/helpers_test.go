@@ -119,8 +119,9 @@ func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 }
 
 // live registers a live session and remembers its id as a secret for the
-// log check.
-func (ts *testServer) live(id string) string {
+// log check; the suffix keeps short names from matching common words.
+func (ts *testServer) live(name string) string {
+	id := name + "-sid"
 	ts.sessions.set(id, true)
 	ts.secrets = append(ts.secrets, id)
 	return id
@@ -316,3 +317,5 @@ func addrPort(a net.Addr) netip.AddrPort {
 	ap, _ := addrOf(a)
 	return ap
 }
+
+func udpAddr(ap netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(ap) }

@@ -102,38 +102,48 @@ func TestPeerPolicyOwnAddress(t *testing.T) {
 		t.Fatalf("the signaling port received %q", got)
 	}
 
-	// Relay to relay: b lets a's relay address in, a sends to b's relay.
-	if _, err := relayB.WriteTo([]byte("hello"), relayA.LocalAddr()); err != nil {
+	// Relay to relay: allowed, own address on relay ports.
+	mustRelay(t, relayA, relayB, []byte("relay-to-relay-canary"))
+}
+
+// mustRelay sends payload from one allocation's relay to another's and
+// fails unless it arrives. to first lets from's relay address in.
+func mustRelay(t *testing.T, from, to net.PacketConn, payload []byte) {
+	t.Helper()
+	if _, err := to.WriteTo([]byte("hello"), from.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
-	canary := []byte("relay-to-relay-canary")
 	got := make(chan []byte, 1)
 	go func() {
+		defer close(got)
 		buf := make([]byte, 1500)
-		_ = relayB.SetReadDeadline(time.Now().Add(waitFor))
-		n, _, err := relayB.ReadFrom(buf)
-		if err != nil {
-			got <- nil
-			return
+		_ = to.SetReadDeadline(time.Now().Add(waitFor))
+		for {
+			n, _, err := to.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if bytes.Equal(buf[:n], payload) {
+				got <- buf[:n]
+				return
+			}
 		}
-		got <- buf[:n]
 	}()
-	deadline := time.Now().Add(waitFor)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		// Resend until b's permission for a's relay is in place.
-		if _, err := relayA.WriteTo(canary, relayB.LocalAddr()); err != nil {
+		// Resend until to's permission for from's relay is in place.
+		if _, err := from.WriteTo(payload, to.LocalAddr()); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case p := <-got:
-			if !bytes.Equal(p, canary) {
-				t.Fatalf("b received %q", p)
-			}
-			return
-		case <-time.After(50 * time.Millisecond):
-			if time.Now().After(deadline) {
+		case _, ok := <-got:
+			if !ok {
 				t.Fatal("relay to relay: nothing arrived")
 			}
+			_ = to.SetReadDeadline(time.Time{})
+			return
+		case <-tick.C:
 		}
 	}
 }
