@@ -225,6 +225,23 @@ func checkNotSeen(t *testing.T, app *testApp, s string) {
 	if strings.Contains(app.Logs.String(), s) {
 		t.Errorf("the server logged %q", s)
 	}
+	// Nor is it on disk (the database is sealed, so this holds twice over).
+	err := filepath.WalkDir(app.Cfg.DataDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), s) {
+			t.Errorf("%s holds %q", p, s)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 }
 
 // pairUp starts two browsers on a fresh chat and waits until both can talk.

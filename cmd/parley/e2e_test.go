@@ -23,11 +23,16 @@ func TestE2ETextChat(t *testing.T) {
 	ann.open(app.URL)
 	ann.shots("start")
 	bob.open(app.URL)
-	ann.start(joinOpts{name: "Ann"})
+	ann.start(joinOpts{name: "Ann", mode: "interests", interests: "Chess, jazz"})
 	ann.waitScreen("queue", shortWait)
-	bob.start(joinOpts{name: "Bob"})
+	bob.start(joinOpts{name: "Bob", mode: "interests", interests: "jazz,hiking"})
 	ann.waitChatOpen()
 	bob.waitChatOpen()
+	for _, b := range []*browser{ann, bob} {
+		if got := evalT[string](b, `document.getElementById('shared').hidden ? '' : document.getElementById('shared-list').textContent`); got != "jazz" {
+			t.Errorf("%s: shared interests %q, want jazz", b.name, got)
+		}
+	}
 
 	if got := evalT[string](ann, `document.getElementById('partner-name').textContent`); got != "Bob" {
 		t.Errorf("ann sees partner %q, want Bob", got)
@@ -78,7 +83,20 @@ func TestE2EVideo(t *testing.T) {
 	app := startE2EApp(t, nil)
 	ann := newBrowser(t, "ann", 1280, 800)
 	bob := newBrowser(t, "bob", 1280, 800)
-	pairUp(t, app.URL, ann, bob, joinOpts{media: "video", name: "Ann"}, joinOpts{media: "video", name: "Bob"})
+	ann.open(app.URL)
+	prefs := evalT[[]string](ann, `[...document.querySelectorAll('#preference option')].map((o) => o.value).filter((v) => v)`)
+	if len(prefs) < 2 {
+		t.Fatalf("preferences from welcome: %q", prefs)
+	}
+	pairUp(t, app.URL, ann, bob,
+		joinOpts{media: "video", name: "Ann", mode: "opposite", pref: prefs[0]},
+		joinOpts{media: "video", name: "Bob", mode: "opposite", pref: prefs[1]})
+	// Opposite mode: both see the same statement to discuss.
+	sa := evalT[string](ann, `document.getElementById('statement').hidden ? '' : document.getElementById('statement-text').textContent`)
+	sb := evalT[string](bob, `document.getElementById('statement').hidden ? '' : document.getElementById('statement-text').textContent`)
+	if sa == "" || sa != sb {
+		t.Errorf("statements: ann %q, bob %q", sa, sb)
+	}
 	for _, b := range []*browser{ann, bob} {
 		waitFor[bool](b, "remote video playing", `document.getElementById('remote-video').videoWidth > 0`, longWait)
 		first := waitFor[int](b, "frames decoded", `(async () => {
@@ -233,6 +251,9 @@ func TestE2EHideIP(t *testing.T) {
 		if s := b.waitConnState("connected", "direct", "relay"); s != "relay" {
 			t.Errorf("%s: connection %q, want relay", b.name, s)
 		}
+	}
+	if p := evalT[string](ann, `window.__pcs[window.__pcs.length - 1].getConfiguration().iceTransportPolicy`); p != "relay" {
+		t.Errorf("ann's iceTransportPolicy is %q, want relay", p)
 	}
 	as := ann.stats()
 	if as.LocalType != "relay" {

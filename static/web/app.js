@@ -88,7 +88,7 @@ conn.addEventListener('partner-left', (ev) => {
     closeCall();
     forgetChat();
     state.phase = 'queued';
-    showQueue(t('queue.partnerNext'));
+    showQueue('queue.partnerNext');
     return;
   }
   endChat(reason);
@@ -208,6 +208,7 @@ function renderChat(fresh) {
   $('ended').hidden = true;
   $('typing').hidden = true;
   $('message-form').hidden = false;
+  for (const id of ['next', 'end', 'report']) $(id).hidden = false;
   renderStatement();
   $('shared').hidden = !c.shared.length;
   $('shared-list').textContent = c.shared.join(', ');
@@ -231,7 +232,9 @@ function renderStatement() {
 function setInputEnabled(on) {
   $('message').disabled = !on;
   $('send').disabled = !on;
-  if (on && document.activeElement === document.body) $('message').focus();
+  // Focus moves to the message box once one can type, unless the person is elsewhere already.
+  const here = document.activeElement;
+  if (on && (!here || here === document.body || here === $('chat-title'))) $('message').focus();
 }
 
 function receive(m) {
@@ -297,15 +300,22 @@ function endChat(reason) {
   $('ended').hidden = false;
   $('typing').hidden = true;
   $('message-form').hidden = true;
+  $('next').hidden = true;
+  $('end').hidden = true;
+  // The last partner can still be reported for a while after the chat ended.
+  $('report').hidden = reason === 'reported' || reason === 'banned';
   ui.setConnState('ended');
   if (ui.screen() !== 'chat') ui.showScreen('chat');
   ui.announce(t(key));
   $('again').focus();
 }
 
-function showQueue(note) {
-  $('queue-note').hidden = !note;
-  $('queue-note').textContent = note || '';
+function showQueue(noteKey) {
+  const el = $('queue-note');
+  el.hidden = !noteKey;
+  if (noteKey) el.dataset.i18n = noteKey;
+  else delete el.dataset.i18n;
+  el.textContent = noteKey ? t(noteKey) : '';
   ui.showScreen('queue');
 }
 
@@ -376,7 +386,7 @@ function onNext() {
   forgetChat();
   state.phase = 'queued';
   state.joinPending = true;
-  showQueue(t('queue.youNext'));
+  showQueue('queue.youNext');
 }
 
 function onEnd() {
@@ -386,7 +396,7 @@ function onEnd() {
 }
 
 function onReport() {
-  if (state.phase !== 'chat') return;
+  if (state.phase !== 'chat' && !(state.phase === 'ended' && !$('report').hidden)) return;
   const d = $('report-dialog');
   d.returnValue = '';
   d.showModal();
