@@ -3,7 +3,13 @@
 package main
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +39,13 @@ func TestE2EStaticPages(t *testing.T) {
 	if missing := evalT[[]string](b, `import('/i18n.js').then((m) => m.missing())`); len(missing) > 0 {
 		t.Errorf("untranslated strings: %v", missing)
 	}
+	// Every error code the server can send has its own message in both languages.
+	known := evalT[[]string](b, `import('/i18n.js').then((m) => m.errorCodes)`)
+	for _, code := range serverErrorCodes(t) {
+		if !slices.Contains(known, code) {
+			t.Errorf("the client has no message for the server's error code %q", code)
+		}
+	}
 	// Every resource the page loaded came from its own origin.
 	others := evalT[[]string](b, `performance.getEntriesByType('resource').map((e) => e.name).filter((u) => !u.startsWith(location.origin))`)
 	if len(others) > 0 {
@@ -47,4 +60,36 @@ func TestE2EStaticPages(t *testing.T) {
 		t.Error("privacy page is not styled (style.css blocked?)")
 	}
 	b.checkClean()
+}
+
+// serverErrorCodes reads the wire error codes (the Code* constants) from signaling's source, so a
+// new code without a message in the client fails this test.
+func serverErrorCodes(t *testing.T) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "../../signaling/errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
+				continue
+			}
+			if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil {
+					codes = append(codes, s)
+				}
+			}
+		}
+		return true
+	})
+	if len(codes) < 10 {
+		t.Fatalf("found only %d error codes in signaling/errors.go", len(codes))
+	}
+	return codes
 }

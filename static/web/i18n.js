@@ -105,6 +105,7 @@ const strings = {
     'error.unknown_type': 'The server did not understand a request from this page. Please reload.',
     'error.bad_version': 'This page is out of date for the server. Please reload.',
     'error.not_hello': 'The connection was not set up properly. Please reload.',
+    'error.already_hello': 'The connection was set up twice. Please reload.',
     'error.consent_required': 'Please give the required consents and confirm you are 18 or older.',
     'error.bad_mode': 'That way of meeting people is not available.',
     'error.bad_media': 'Choose text or video.',
@@ -227,6 +228,7 @@ const strings = {
     'error.unknown_type': 'De server begreep een verzoek van deze pagina niet. Herlaad de pagina.',
     'error.bad_version': 'Deze pagina is verouderd voor de server. Herlaad de pagina.',
     'error.not_hello': 'De verbinding is niet goed opgezet. Herlaad de pagina.',
+    'error.already_hello': 'De verbinding is twee keer opgezet. Herlaad de pagina.',
     'error.consent_required': 'Geef de vereiste toestemming en bevestig dat je 18 of ouder bent.',
     'error.bad_mode': 'Die manier om mensen te ontmoeten is niet beschikbaar.',
     'error.bad_media': 'Kies tekst of video.',
@@ -248,10 +250,10 @@ const strings = {
   },
 };
 
-// The protocol's error codes: every one has a message in both languages (checked by app start-up in
-// development and by the e2e tests).
+// The protocol's error codes: every one has a message in both languages (the e2e tests compare this
+// list with the server's codes).
 export const errorCodes = [
-  'bad_message', 'unknown_type', 'bad_version', 'not_hello', 'consent_required', 'bad_mode', 'bad_media',
+  'bad_message', 'unknown_type', 'bad_version', 'not_hello', 'already_hello', 'consent_required', 'bad_mode', 'bad_media',
   'bad_name', 'bad_interests', 'bad_preference', 'not_paired', 'not_queued', 'bad_signal', 'bad_sdp',
   'bad_candidate', 'bad_reason', 'nothing_to_report', 'rate_limited', 'too_large', 'banned', 'internal',
 ];
