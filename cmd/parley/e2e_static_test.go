@@ -16,10 +16,10 @@ import (
 	"github.com/parley-chat/parley/static"
 )
 
-// TestE2EStaticPages loads the client and the privacy notice from the static handler alone: the
+// TestBrowserStaticPages loads the client and the privacy notice from the static handler alone: the
 // pages render under their own CSP without a single violation, error or third-party request, and
 // the language switch works.
-func TestE2EStaticPages(t *testing.T) {
+func TestBrowserStaticPages(t *testing.T) {
 	srv := httptest.NewServer(static.Handler(static.Options{BanAfter: 4}))
 	t.Cleanup(srv.Close)
 	b := newBrowser(t, "static", 1280, 800)

@@ -13,10 +13,10 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// TestE2ETextChat: two browsers are paired, chat by text both ways over the data channel, see each
+// TestBrowserTextChat: two browsers are paired, chat by text both ways over the data channel, see each
 // other's names and typing, show the same safety code and a direct connection; no word of the chat
 // reaches the server.
-func TestE2ETextChat(t *testing.T) {
+func TestBrowserTextChat(t *testing.T) {
 	app := startE2EApp(t, nil)
 	ann := newBrowser(t, "ann", 1280, 800)
 	bob := newBrowser(t, "bob", 1280, 800)
@@ -78,8 +78,8 @@ func TestE2ETextChat(t *testing.T) {
 	bob.checkClean()
 }
 
-// TestE2EVideo: both browsers send their (fake) camera and decode the other's video.
-func TestE2EVideo(t *testing.T) {
+// TestBrowserVideo: both browsers send their (fake) camera and decode the other's video.
+func TestBrowserVideo(t *testing.T) {
 	app := startE2EApp(t, nil)
 	ann := newBrowser(t, "ann", 1280, 800)
 	bob := newBrowser(t, "bob", 1280, 800)
@@ -134,9 +134,9 @@ func TestE2EVideo(t *testing.T) {
 	bob.checkClean()
 }
 
-// TestE2ENextAndReport: Next (the Escape key) sends both back to the queue and the waiting third
+// TestBrowserNextAndReport: Next (the Escape key) sends both back to the queue and the waiting third
 // person gets one of them; a report ends that chat, and those two never meet again.
-func TestE2ENextAndReport(t *testing.T) {
+func TestBrowserNextAndReport(t *testing.T) {
 	app := startE2EApp(t, nil)
 	ann := newBrowser(t, "ann", 1280, 800)
 	bob := newBrowser(t, "bob", 1280, 800)
@@ -194,9 +194,9 @@ func TestE2ENextAndReport(t *testing.T) {
 	}
 }
 
-// TestE2EReload: a reload keeps the session (cookie), the pair and the transcript; the partner
+// TestBrowserReload: a reload keeps the session (cookie), the pair and the transcript; the partner
 // sees "reconnecting" meanwhile, and the chat goes on afterwards.
-func TestE2EReload(t *testing.T) {
+func TestBrowserReload(t *testing.T) {
 	app := startE2EApp(t, nil)
 	ann := newBrowser(t, "ann", 1280, 800)
 	bob := newBrowser(t, "bob", 1280, 800)
@@ -237,9 +237,9 @@ func TestE2EReload(t *testing.T) {
 	bob.checkClean()
 }
 
-// TestE2EHideIP: with hide-my-IP on, the browser uses the relay only, the partner receives no host
+// TestBrowserHideIP: with hide-my-IP on, the browser uses the relay only, the partner receives no host
 // (or server-reflexive) address of it, and both show the relayed connection.
-func TestE2EHideIP(t *testing.T) {
+func TestBrowserHideIP(t *testing.T) {
 	app := startE2EApp(t, nil)
 	ann := newBrowser(t, "ann", 1280, 800)
 	bob := newBrowser(t, "bob", 1280, 800)
@@ -283,9 +283,9 @@ func TestE2EHideIP(t *testing.T) {
 	bob.checkClean()
 }
 
-// TestE2EBan: three people on three addresses report the same person, who is banned and sees the
+// TestBrowserBan: three people on three addresses report the same person, who is banned and sees the
 // banned screen with the date the ban ends.
-func TestE2EBan(t *testing.T) {
+func TestBrowserBan(t *testing.T) {
 	app := startE2EApp(t, func(c *Config) { c.BanAfter = 3 })
 	tom := newBrowser(t, "tom", 1280, 800)
 	tomURL := viaAddress(t, app, "203.0.113.10")
