@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/client"
+	"github.com/pion/webrtc/v4"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// parleyBinary builds the real binary once per test run.
+func parleyBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "parley")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// freePort asks the kernel for a port that is free now; the restarted
+// process must listen where the clients reconnect.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	logs *strings.Builder
+	mu   sync.Mutex
+	done chan struct{}
+}
+
+// startParley runs the binary and waits until it answers.
+func startParley(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(parleyBinary(t), args...)
+	cmd.Env = append(os.Environ(), "PARLEY_KEY=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logs: &strings.Builder{}, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+}
+
+func serverArgs(dataDir string, port int) []string {
+	return []string{
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"--data-dir", dataDir,
+		"--turn-listen", "127.0.0.1:0",
+		"--turn-public-ip", "127.0.0.1",
+		"--admin-listen", "off",
+		"--resume-window", "30s",
+	}
+}
+
+func loopbackPeer() *client.WebRTCConfig {
+	se := &webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	return &client.WebRTCConfig{SettingEngine: se}
+}
+
+func waitEvent(t *testing.T, c *client.Client, types ...string) client.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev, err := c.WaitFor(ctx, types...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// storedPair asks /api/me which pair the store holds for a session.
+func storedPair(t *testing.T, base, token string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/me", nil)
+	req.AddCookie(&http.Cookie{Name: signaling.CookieName, Value: token})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var me struct {
+		Session *struct {
+			Pair string `json:"pair"`
+		} `json:"session"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&me)
+	if me.Session == nil {
+		return ""
+	}
+	return me.Session.Pair
+}
+
+// After kill -9 and a restart on the same data, the pair is still there:
+// both Go peers reconnect with backoff, are matched again with resumed
+// true, and open their data channel again.
+func TestResumeAfterKill9Restart(t *testing.T) {
+	dataDir := t.TempDir()
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	first := startParley(t, serverArgs(dataDir, port)...)
+	waitHTTP(t, base+"/api/stats")
+
+	dial := func() *client.Client {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, client.Config{URL: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), WebRTC: loopbackPeer(), Reconnect: true, MaxBackoff: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := dial(), dial()
+	if err := a.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, a, "queued")
+	if err := b.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	pair := waitEvent(t, a, "matched").Msg.Pair
+	waitEvent(t, a, client.EventOpen)
+	waitEvent(t, b, client.EventOpen)
+	// Writes are acknowledged off the request path; wait until both halves
+	// of the pair are in the store before pulling the plug.
+	deadline := time.Now().Add(10 * time.Second)
+	for storedPair(t, base, a.Token()) != pair || storedPair(t, base, b.Token()) != pair {
+		if time.Now().After(deadline) {
+			t.Fatal("the pair never reached the store")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+
+	second := startParley(t, serverArgs(dataDir, port)...)
+	waitEvent(t, a, client.EventReconnected)
+	waitEvent(t, b, client.EventReconnected)
+	ma := waitEvent(t, a, "matched").Msg
+	mb := waitEvent(t, b, "matched").Msg
+	if ma.Pair != pair || mb.Pair != pair || !*ma.Resumed || !*mb.Resumed {
+		t.Fatalf("after restart: pairs %s/%s (was %s), resumed %v/%v", ma.Pair, mb.Pair, pair, *ma.Resumed, *mb.Resumed)
+	}
+	waitEvent(t, a, client.EventOpen)
+	waitEvent(t, b, client.EventOpen)
+	if err := a.Send("after the crash"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent(t, b, client.EventText); ev.Text != "after the crash" {
+		t.Fatalf("got %q", ev.Text)
+	}
+	if !strings.Contains(second.output(), "pairs restored") {
+		t.Errorf("no restore line in the log:\n%s", second.output())
+	}
+}
+
+// SIGTERM closes every socket with 1012 and the process exits soon after.
+func TestSIGTERMClosesWith1012(t *testing.T) {
+	port := freePort(t)
+	p := startParley(t, serverArgs(t.TempDir(), port)...)
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/api/stats", port))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{URL: fmt.Sprintf("ws://127.0.0.1:%d/ws", port)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent(t, c, client.EventClosed); ev.Code != 1012 {
+		t.Fatalf("closed with %d, want 1012", ev.Code)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the process did not exit")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d\n%s", code, p.output())
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
