@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/store"
+)
+
+// mainServe runs parley's signaling and store as cmd/parley wires them
+// (defaults unchanged), without the relay and the static client, plus a
+// stats endpoint that the generator's -admin reads. It exists because
+// figures such as goroutines and live heap per connection need the
+// runtime's own numbers, and so that a profile can be taken under load.
+func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8080", "signaling address (loopback only)")
+	statsAddr := fs.String("stats", "127.0.0.1:8081", "stats address: GET /stats (JSON; ?gc=1 collects garbage first)")
+	dir := fs.String("data-dir", "", "data directory (default: a temporary one, removed at exit)")
+	perAddr := fs.Int("max-conns-per-addr", 16, "connections per address, as parley's --max-conns-per-addr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := parseFlags(fs, args, out, "A bench server: parley's signaling package and sealed store on loopback, with parley's defaults,\nand a stats endpoint with the Go runtime's memory, goroutines and CPU time. Stops on SIGINT/SIGTERM."); err != nil {
+		return err
+	}
+	for _, a := range []string{*listen, *statsAddr} {
+		if err := loopbackHostPort(a); err != nil {
+			return err
+		}
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "parley-load-serve-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := store.Open(store.Config{Dir: *dir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := signaling.New(signaling.Config{Store: st, MaxConnsPerAddr: *perAddr, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	sln, err := net.Listen("tcp", *statsAddr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(benchStats(srv))
+	})
+	ss := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- ss.Serve(sln) }()
+	fmt.Fprintf(out, "serving ws://%s/ws, stats http://%s/stats, pid %d\n", ln.Addr(), sln.Addr(), os.Getpid())
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	_ = hs.Shutdown(sctx)
+	_ = ss.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// benchStats is the runtime's view of the server, shaped like parley's
+// /admin/stats so the generator reads both the same way.
+func benchStats(srv *signaling.Server) map[string]any {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := srv.Stats()
+	return map[string]any{
+		"goroutines": runtime.NumGoroutine(),
+		"memory": map[string]any{
+			"heapInuse":   ms.HeapInuse,
+			"heapAlloc":   ms.HeapAlloc,
+			"heapObjects": ms.HeapObjects,
+			"stackInuse":  ms.StackInuse,
+			"sys":         ms.Sys,
+		},
+		"connections": map[string]any{"online": st.Online, "total": st.ConnectionsTotal},
+		"pairsTotal":  st.PairsTotal,
+		"forwarded":   st.SignalsForwarded,
+		"rateLimited": st.RateLimited,
+		"sessions":    st.Sessions,
+		"storeWrites": st.StoreWrites,
+	}
+}
