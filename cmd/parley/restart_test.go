@@ -136,17 +136,6 @@ func loopbackPeer() *client.WebRTCConfig {
 	return &client.WebRTCConfig{SettingEngine: se}
 }
 
-func waitEvent(t *testing.T, c *client.Client, types ...string) client.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ev, err := c.WaitFor(ctx, types...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
-}
-
 // storedPair asks /api/me which pair the store holds for a session.
 func storedPair(t *testing.T, base, token string) string {
 	t.Helper()
