@@ -27,6 +27,8 @@ type app struct {
 	store *store.Store
 	relay *turn.Server // nil when the relay is off
 	sig   *signaling.Server
+	tls   *tlsSetup    // nil without TLS
+	admin *adminServer // nil when --admin-listen is off
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -77,14 +79,19 @@ func newApp(cfg Config, log *slog.Logger) (a *app, err error) {
 		return nil, err
 	}
 
+	if a.tls, err = newTLSSetup(cfg, log.With("component", "tls")); err != nil {
+		return nil, err
+	}
+
 	var iceServers func(string, time.Time) []turn.ICEServer
 	if cfg.TURNListen != "off" {
 		a.relay, err = turn.New(turn.Config{
 			UDPListen:     cfg.TURNListen,
 			TCPListen:     cfg.TURNListen,
 			TLSListen:     cfg.TURNTLSListen,
+			TLS:           a.tls.turnConfig(),
 			PublicIP:      cfg.TURNPublicIP,
-			Host:          cfg.TURNHost,
+			Host:          a.tls.turnHost(cfg.TURNHost),
 			RelayPortMin:  cfg.TURNRelayPorts[0],
 			RelayPortMax:  cfg.TURNRelayPorts[1],
 			Realm:         cfg.TURNRealm,
@@ -132,11 +139,17 @@ func newApp(cfg Config, log *slog.Logger) (a *app, err error) {
 		return nil, fmt.Errorf("listening on --listen %s: %w", cfg.Listen, err)
 	}
 	a.httpSrv = &http.Server{
-		Handler:           a.sig.Handler(),
+		Handler:           accessLog(log.With("component", "http"), secureHeaders(a.sig.Handler())),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+		ErrorLog:          newErrorLog(log.With("component", "http")),
+	}
+	if a.tls != nil {
+		a.httpSrv.TLSConfig = a.tls.cfg
+	}
+	if a.admin, err = newAdminServer(a); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -163,17 +176,25 @@ func (a *app) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopSweeper = cancel
 	go a.store.RunSweeper(ctx, time.Minute, time.Now)
-	go func() {
-		if err := a.httpSrv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.errc <- fmt.Errorf("http: %w", err)
-		}
-	}()
-	a.log.Info("parley serving", "version", version, "listen", a.httpLn.Addr().String(), "relay", a.relay != nil)
+	go serveHTTP(a.httpSrv, a.httpLn, a.tls != nil, "http", a.errc)
+	a.tls.serveACME(a.httpLn.Addr(), a.log.With("component", "acme"), a.errc)
+	a.admin.start(a.errc)
+	attrs := []any{"version", version, "listen", a.httpLn.Addr().String(), "tls", a.tls.modeName(),
+		"admin", a.admin.addr(), "admin_api", a.admin != nil && a.admin.enabled, "relay", a.relay != nil}
+	if addr := a.tls.acmeAddr(); addr != nil {
+		attrs = append(attrs, "acme_listen", addr.String())
+	}
+	a.log.Info("parley serving", attrs...)
 	return nil
 }
 
 // URL is where the server answers, for tests and the start-up line.
-func (a *app) URL() string { return "http://" + a.httpLn.Addr().String() }
+func (a *app) URL() string {
+	if a.tls != nil {
+		return "https://" + a.httpLn.Addr().String()
+	}
+	return "http://" + a.httpLn.Addr().String()
+}
 
 // shutdown closes sockets with 1012 so clients resume elsewhere or after a
 // restart, then stops everything in reverse order.
@@ -188,6 +209,7 @@ func (a *app) shutdown(ctx context.Context) error {
 			_ = a.httpSrv.Close()
 		}
 	}
+	errs = append(errs, a.tls.shutdown(ctx), a.admin.shutdown(ctx))
 	a.close()
 	return errors.Join(errs...)
 }
@@ -200,6 +222,8 @@ func (a *app) close() {
 	if a.httpLn != nil {
 		_ = a.httpLn.Close()
 	}
+	a.admin.close()
+	a.tls.close()
 	if a.relay != nil {
 		_ = a.relay.Close()
 		a.relay = nil
