@@ -1,0 +1,119 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BenchmarkPutSessionParallel measures durable sealed session writes
+// (fsync on, a real file) by concurrent writers sharing bbolt batches:
+// "insert" stores new sessions, "touch" rewrites sessions of a population
+// of 10k, as a running server mostly does. LastSeen grows as it does in
+// real use, so index entries are appended. Run it with
+//
+//	go test -run '^$' -bench PutSession -benchtime 3s ./store/
+func BenchmarkPutSessionParallel(b *testing.B) {
+	for _, mode := range []string{"insert", "touch"} {
+		for _, writers := range []int{1, 64, 1024} {
+			b.Run(fmt.Sprintf("%s/writers=%d", mode, writers), func(b *testing.B) {
+				s := openT(b, Config{Dir: b.TempDir(), Key: keyA})
+				const population = 10000
+				var seen atomic.Int64 // LastSeen, one nanosecond later each write
+				newSession := func(i uint64) *Session {
+					return &Session{ID: testID(fmt.Sprint(i)), Name: "bench", Mode: "random", Media: "video",
+						Interests: []string{"chess", "music"}, Created: t0, LastSeen: t0.Add(time.Duration(seen.Add(1)))}
+				}
+				if mode == "touch" {
+					err := s.db.Update(func(tx *bolt.Tx) error {
+						for i := range uint64(population) {
+							if err := putSessionTx(s, tx, newSession(i)); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				var n atomic.Uint64
+				b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := n.Add(1)
+						if mode == "touch" {
+							i %= population
+						}
+						if err := s.PutSession(newSession(i)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+				st := s.Stats()
+				b.ReportMetric(float64(st.WriteTime.Microseconds())/float64(max(st.Writes, 1)), "µs/write")
+			})
+		}
+	}
+}
+
+// BenchmarkLookupSession measures token lookups (HMAC, read transaction,
+// open and JSON decode) over 10k stored sessions.
+func BenchmarkLookupSession(b *testing.B) {
+	s := openT(b, Config{Dir: b.TempDir(), Key: keyA, Clock: func() time.Time { return t0 }})
+	const n = 10000
+	tokens := make([]string, n)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range tokens {
+			tokens[i] = fmt.Sprintf("token-%d", i)
+			if err := putSessionTx(s, tx, &Session{ID: s.SessionID(tokens[i]), Name: "bench", Created: t0, LastSeen: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		for pb.Next() {
+			if _, err := s.LookupSession(tokens[r.IntN(n)]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+}
+
+// BenchmarkBanned measures the ban check run at every connect and join.
+func BenchmarkBanned(b *testing.B) {
+	s := openT(b, Config{Dir: b.TempDir(), Key: keyA})
+	for i := range 3 {
+		if _, _, err := s.Report(t0, addr("198.51.100.1"), addr(fmt.Sprintf("192.0.2.%d", i+1)), "spam"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var a [4]byte
+		for pb.Next() {
+			a[3]++
+			if _, _, err := s.Banned(t0, addr(fmt.Sprintf("198.51.100.%d", a[3]))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+}
