@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -13,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
 	"github.com/parley-chat/parley/static"
 )
 
@@ -51,6 +56,29 @@ func TestBrowserStaticPages(t *testing.T) {
 	if len(others) > 0 {
 		t.Errorf("resources from elsewhere: %v", others)
 	}
+	// A Dutch browser gets the Dutch client and the Dutch privacy notice without asking.
+	nl := newBrowser(t, "dutch", 1280, 800)
+	nl.do("Dutch browser", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		ua, err := cdp.Call(ctx, tg, cdpbrowser.GetVersion, cdp.Empty{})
+		if err != nil {
+			return err
+		}
+		_, err = cdp.Call(ctx, tg, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{
+			UserAgent: ua.UserAgent, AcceptLanguage: "nl-NL,nl",
+		})
+		return err
+	}))
+	nl.navigate(srv.URL + "/")
+	nl.waitScreen("start", 10*time.Second)
+	if got := evalT[string](nl, `document.getElementById('start-title').textContent`); got != "Praat met een onbekende" {
+		t.Errorf("a Dutch browser gets start title %q", got)
+	}
+	nl.navigate(srv.URL + "/privacy")
+	if got := evalT[string](nl, `document.documentElement.lang`); got != "nl" {
+		t.Errorf("a Dutch browser gets the privacy notice in %q", got)
+	}
+	nl.checkClean()
+
 	b.navigate(srv.URL + "/privacy")
 	waitFor[bool](b, "privacy page", `document.querySelector('h1') && document.querySelector('h1').textContent === 'Privacy'`, 10*time.Second)
 	if !evalT[bool](b, `document.body.textContent.includes('when 4 different people')`) {
