@@ -24,9 +24,10 @@ type Config struct {
 	// Dir is the data directory (required). The database is Dir/parley.db;
 	// Dir is created with mode 0700 if missing.
 	Dir string
-	// KeyFile holds the master key (default Dir/parley.key, mode 0600). It
-	// is generated on first run only, when no database exists yet. Format:
-	// see the package documentation of the key file in keys.go.
+	// KeyFile holds the master key (default Dir/parley.key, mode 0600): one
+	// line, the standard base64 of 32 random bytes. It is generated on the
+	// first run only, when no database exists yet, and never beside an
+	// existing one. Keep it out of the database's backups.
 	KeyFile string
 	// Key is the master key itself (PARLEY_KEY): hex or base64 (standard or
 	// URL alphabet, padded or not) of at least 32 bytes. It overrides KeyFile.

@@ -124,20 +124,6 @@ func isHex(s string) bool {
 	return true
 }
 
-// The key file.
-//
-// Format: one line, the standard base64 (with padding) of 32 bytes from
-// crypto/rand, then a newline: 45 bytes in all. Any text parseKey accepts
-// (hex, or base64 in either alphabet) of at least 32 bytes may be put there
-// instead. The file lives outside the database and must be backed up apart
-// from it: without it the database cannot be opened, and the store refuses
-// to start rather than generate a new key beside an existing database.
-//
-// It is generated only on a first run, when the database does not exist
-// yet: written to a temporary file with mode 0600, fsynced, then linked
-// into place (link fails if the name exists, so two first runs racing never
-// replace each other's key) and the directory fsynced.
-
 // loadKeyFile reads the key file. It returns fs.ErrNotExist (wrapped) when
 // the file is missing.
 func loadKeyFile(path string) ([]byte, error) {
@@ -152,8 +138,21 @@ func loadKeyFile(path string) ([]byte, error) {
 	return key, nil
 }
 
-// createKeyFile generates a key file at path. If another process created it
-// first, that file's key is returned instead.
+// createKeyFile generates the key file at path and returns its key. If
+// another process created it first, that file's key is returned instead.
+//
+// The key file holds one line: the standard base64 (with padding) of 32
+// bytes from crypto/rand, then a newline (45 bytes in all). Any text that
+// Config.Key accepts (hex, or base64 in either alphabet, of at least 32
+// bytes) may be put there instead. The file lives outside the database and
+// must be backed up apart from it: without it the database cannot be
+// opened, and Open refuses to start (ErrMissingKey) rather than generate a
+// new key beside an existing database.
+//
+// It is generated only on a first run, when the database does not exist
+// yet: written to a temporary file with mode 0600 and fsynced, then linked
+// into place (link fails if the name exists, so two first runs racing never
+// replace each other's key), and the directory fsynced.
 func createKeyFile(path string) ([]byte, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
