@@ -203,6 +203,9 @@ func (c *conn) readLoop(sess *session) {
 		if err != nil {
 			return
 		}
+		if sess == nil {
+			continue // a connection that is only waiting to be closed
+		}
 		if c.hello {
 			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 		}

@@ -71,6 +71,7 @@ func (s *Server) hello(c *conn, sess *session, now time.Time) {
 	defer s.mu.Unlock()
 	resumed := sess.token == ""
 	sess.token = ""
+	sess.connecting--
 	if old := sess.conn; old != nil && old != c {
 		old.close(CloseTakenOver, "session opened elsewhere")
 	}
@@ -172,6 +173,7 @@ func (s *Server) enqueueLocked(sess *session, now time.Time) error {
 		return ErrBadMode
 	}
 	sess.state = stateQueued
+	sess.queuedAt = now
 	s.markDirty(sess, now)
 	if sess.conn != nil {
 		sess.conn.send(encode(&Outbound{Type: TypeQueued, Mode: string(j.Mode), Media: string(j.Media)}))
@@ -207,6 +209,9 @@ func (s *Server) tickLocked(now time.Time) {
 			x.me.statement = p.Statement
 			x.me.shared = p.Shared
 			x.me.pairedAt = now
+			if !x.me.queuedAt.IsZero() {
+				s.metrics.observeMatched(now.Sub(x.me.queuedAt))
+			}
 			x.me.rec.Pair, x.me.rec.Partner, x.me.rec.Role, x.me.rec.Statement = pair, x.other.id, x.role, stID
 			s.markDirty(x.me, now)
 		}
@@ -332,6 +337,7 @@ func (s *Server) endPairLocked(sess *session, reason string, avoid bool, now tim
 		sess.lastPartner, sess.lastPartnerAddr, sess.lastPartnerAt = p.id, p.addr, now
 		if !sess.pairedAt.IsZero() {
 			s.daily.chatEnded(now, now.Sub(sess.pairedAt))
+			s.metrics.observeChat(now.Sub(sess.pairedAt))
 		}
 		p.pairedAt = time.Time{}
 	}
@@ -417,11 +423,12 @@ func (s *Server) disconnected(c *conn, sess *session, now time.Time) {
 	if sess == nil {
 		return
 	}
+	if !c.hello {
+		sess.connecting-- // it never got past hello
+	}
 	if sess.conn != c {
-		// Never attached (no hello), or taken over by a newer connection.
-		if sess.conn == nil && sess.grace == nil {
-			s.forgetIfGoneLocked(sess)
-		}
+		// Never attached, or taken over by a newer connection.
+		s.forgetIfGoneLocked(sess)
 		return
 	}
 	sess.conn = nil
@@ -473,7 +480,7 @@ func (s *Server) startGraceLocked(sess *session, now time.Time) {
 // it; the store keeps it until its TTL, and a return within that time loads
 // it again.
 func (s *Server) forgetIfGoneLocked(sess *session) {
-	if sess.conn != nil || sess.grace != nil || sess.state == statePaired {
+	if sess.conn != nil || sess.connecting > 0 || sess.grace != nil || sess.state == statePaired {
 		return
 	}
 	s.eng.Forget(sess.id)

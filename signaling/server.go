@@ -175,14 +175,33 @@ func (s *Server) tickLoop() {
 	defer s.loops.Done()
 	t := time.NewTicker(s.cfg.TickInterval)
 	defer t.Stop()
+	var lastHousekeeping time.Time
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
+			now := s.cfg.Clock()
 			s.mu.Lock()
-			s.tickLocked(s.cfg.Clock())
+			s.tickLocked(now)
+			if now.Sub(lastHousekeeping) >= touchEvery {
+				lastHousekeeping = now
+				s.housekeepingLocked(now)
+			}
 			s.mu.Unlock()
+		}
+	}
+}
+
+// housekeepingLocked keeps the sessions of connected people alive in the
+// store (being connected is activity, so their record does not expire under
+// them) and drops from memory what nothing needs any more.
+func (s *Server) housekeepingLocked(now time.Time) {
+	for _, sess := range s.sessions {
+		if sess.conn != nil {
+			s.touch(sess, now)
+		} else if sess.grace == nil && sess.state != statePaired {
+			s.forgetIfGoneLocked(sess)
 		}
 	}
 }
@@ -231,6 +250,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := s.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
+		if sess != nil {
+			s.mu.Lock()
+			sess.connecting--
+			s.forgetIfGoneLocked(sess)
+			s.mu.Unlock()
+		}
 		return // the upgrader has answered
 	}
 	c := newConn(s, ws, addr, prefix)

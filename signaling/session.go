@@ -33,15 +33,17 @@ type session struct {
 	token string // only until the cookie is set; never stored or logged
 	rec   store.Session
 
-	conn      *conn
-	addr      netip.Addr // the last connection's address, in memory only
-	join      *Join      // the last join, preference included, in memory only
-	state     sessionState
-	partner   *session
-	statement *matcher.Statement
-	shared    []string
-	pairedAt  time.Time
-	banned    bool
+	conn       *conn
+	connecting int        // connections upgraded but not yet past hello
+	addr       netip.Addr // the last connection's address, in memory only
+	join       *Join      // the last join, preference included, in memory only
+	state      sessionState
+	partner    *session
+	statement  *matcher.Statement
+	shared     []string
+	pairedAt   time.Time
+	queuedAt   time.Time
+	banned     bool
 
 	grace     *time.Timer // runs while a paired or queued person is away
 	wasQueued bool        // dropped while queued: requeue on return
@@ -68,6 +70,9 @@ func (s *Server) sessionFor(r *http.Request, now time.Time) (*session, bool, err
 		id := s.store.SessionID(token)
 		s.mu.Lock()
 		sess, ok := s.sessions[id]
+		if ok {
+			sess.connecting++
+		}
 		s.mu.Unlock()
 		if ok {
 			return sess, false, nil
@@ -81,7 +86,7 @@ func (s *Server) sessionFor(r *http.Request, now time.Time) (*session, bool, err
 		}
 	}
 	token := newToken()
-	sess := &session{id: s.store.SessionID(token), token: token}
+	sess := &session{id: s.store.SessionID(token), token: token, connecting: 1}
 	sess.rec = store.Session{ID: sess.id, Created: now, LastSeen: now}
 	s.mu.Lock()
 	s.sessions[sess.id] = sess
@@ -95,9 +100,10 @@ func (s *Server) adopt(rec *store.Session) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess, ok := s.sessions[rec.ID]; ok {
+		sess.connecting++
 		return sess
 	}
-	sess := &session{id: rec.ID, rec: *rec}
+	sess := &session{id: rec.ID, rec: *rec, connecting: 1}
 	s.eng.Restore(rec.ID, matcher.History{Avoid: rec.Avoid, Met: rec.Met})
 	s.sessions[rec.ID] = sess
 	return sess

@@ -22,14 +22,64 @@ type counters struct {
 	writes      atomic.Int64
 	writeNanos  atomic.Int64
 
-	mu       sync.Mutex // guards the maps
-	messages map[string]int64
-	errors   map[string]int64
-	refused  map[string]int64
+	mu            sync.Mutex // guards the maps and histograms
+	joinToMatched Histogram
+	chatLength    Histogram
+	messages      map[string]int64
+	errors        map[string]int64
+	refused       map[string]int64
 }
 
 func newCounters() *counters {
-	return &counters{messages: map[string]int64{}, errors: map[string]int64{}, refused: map[string]int64{}}
+	return &counters{
+		messages:      map[string]int64{},
+		errors:        map[string]int64{},
+		refused:       map[string]int64{},
+		joinToMatched: newHistogram(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+		chatLength:    newHistogram(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+	}
+}
+
+// Histogram counts observations in seconds by upper bound; the last count
+// is above every bound. Aggregates only.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Sum    float64
+	Count  uint64
+}
+
+func newHistogram(bounds ...float64) Histogram {
+	return Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds)+1)}
+}
+
+func (h *Histogram) observe(d time.Duration) {
+	v := d.Seconds()
+	i := 0
+	for i < len(h.Bounds) && v > h.Bounds[i] {
+		i++
+	}
+	h.Counts[i]++
+	h.Sum += v
+	h.Count++
+}
+
+func (h Histogram) clone() Histogram {
+	h.Bounds = append([]float64(nil), h.Bounds...)
+	h.Counts = append([]uint64(nil), h.Counts...)
+	return h
+}
+
+func (c *counters) observeMatched(d time.Duration) {
+	c.mu.Lock()
+	c.joinToMatched.observe(d)
+	c.mu.Unlock()
+}
+
+func (c *counters) observeChat(d time.Duration) {
+	c.mu.Lock()
+	c.chatLength.observe(d)
+	c.mu.Unlock()
 }
 
 // countMessage counts a message by type; only protocol types reach it, so
@@ -67,6 +117,8 @@ type Stats struct {
 	Messages         map[string]int64 // by type
 	Errors           map[string]int64 // by code
 	Refused          map[string]int64 // upgrades refused, by reason
+	JoinToMatched    Histogram        // seconds from entering the queue to matched
+	ChatLength       Histogram        // seconds from matched to the end of the chat
 	ChatsToday       int
 	AvgChatLength    time.Duration
 	PreferenceSpread map[string]int // opposite mode: people waiting per preference id
@@ -90,6 +142,7 @@ func (s *Server) Stats() Stats {
 	}
 	m.mu.Lock()
 	st.Messages, st.Errors, st.Refused = copyMap(m.messages), copyMap(m.errors), copyMap(m.refused)
+	st.JoinToMatched, st.ChatLength = m.joinToMatched.clone(), m.chatLength.clone()
 	m.mu.Unlock()
 
 	s.mu.Lock()
