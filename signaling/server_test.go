@@ -520,3 +520,26 @@ func validOffer(pad string) string {
 	return "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=x-pad:" + pad + "\r\n" +
 		"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
 }
+
+// Connections that never say hello, or leave, do not leave sessions behind
+// in memory.
+func TestNoSessionOutlivesItsConnection(t *testing.T) {
+	ts := newTestServer(t, withConfig(func(c *signaling.Config) { c.ResumeWindow = 100 * time.Millisecond }))
+	for i := 0; i < 5; i++ {
+		rc := ts.raw(false)
+		rc.ws.Close()
+	}
+	c := ts.dial(signalingOnly())
+	if err := c.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, c, "queued")
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.srv.Stats().Sessions != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left in memory", ts.srv.Stats().Sessions)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
