@@ -61,6 +61,9 @@ func TestKeyFileGeneratedOnFirstRun(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
+	if fi, _ := os.Stat(dbPath(dir)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode %v, want 0600", fi.Mode().Perm())
+	}
 	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o700 {
 		t.Fatalf("data dir mode %v, want 0700", di.Mode().Perm())
 	}
