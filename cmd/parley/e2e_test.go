@@ -219,7 +219,9 @@ func TestBrowserReload(t *testing.T) {
 	app := startE2EApp(t, nil)
 	ann := newBrowser(t, "ann", 1280, 800)
 	bob := newBrowser(t, "bob", 1280, 800)
-	pairUp(t, app.URL, ann, bob, joinOpts{name: "Ann"}, joinOpts{name: "Bob"})
+	// Video: after the reload the camera opens again while the partner's offer may already be on
+	// its way, which the client must not lose.
+	pairUp(t, app.URL, ann, bob, joinOpts{name: "Ann", media: "video"}, joinOpts{name: "Bob", media: "video"})
 	ann.say("before the reload")
 	bob.waitHeard("before the reload")
 	bob.say("I am still here")
@@ -247,6 +249,9 @@ func TestBrowserReload(t *testing.T) {
 	states := evalT[[]string](bob, `window.__states`)
 	if !slices.Contains(states, "partnerReconnecting") {
 		t.Errorf("bob never saw that ann was reconnecting; states %q", states)
+	}
+	for _, b := range []*browser{ann, bob} {
+		waitFor[bool](b, "video after the reload", `document.getElementById('remote-video').videoWidth > 0`, longWait)
 	}
 	ann.say("after the reload")
 	bob.waitHeard("after the reload")

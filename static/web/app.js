@@ -23,6 +23,7 @@ const state = {
   typingTimer: 0,
   theirTypingTimer: 0,
   hideIPTouched: false,
+  pendingSignals: [], // signals that came before the call was built
 };
 
 const chatKey = 'parley.chat';
@@ -72,7 +73,11 @@ conn.addEventListener('queued', () => {
 conn.addEventListener('matched', (ev) => startChat(ev.detail));
 
 conn.addEventListener('signal', (ev) => {
-  if (state.call && ev.detail && ev.detail.data) state.call.handleSignal(ev.detail.data);
+  const data = ev.detail && ev.detail.data;
+  if (!data) return;
+  if (state.call) state.call.handleSignal(data);
+  // The call is not built yet (the camera is still being opened): keep the offer and candidates.
+  else if (state.phase === 'chat' && state.pendingSignals.length < 200) state.pendingSignals.push(data);
 });
 
 conn.addEventListener('partner-reconnecting', () => {
@@ -117,6 +122,9 @@ conn.addEventListener('error', (ev) => {
     return;
   }
   if (code === 'banned') return showBanned(null);
+  // A signal or a leave that crossed the end of a chat on the way is harmless: say nothing.
+  if (code === 'not_paired' || code === 'not_queued') return;
+  if (['bad_signal', 'bad_sdp', 'bad_candidate'].includes(code) && state.phase !== 'chat') return;
   ui.showAlert(text, { timeout: 10000 });
 });
 
@@ -157,6 +165,7 @@ async function startChat(m) {
     hideIP: typeof m.hideIP === 'boolean' ? m.hideIP : !!(state.lastJoin && state.lastJoin.hideIP),
   };
   const samePair = prev && prev.pair === state.chat.pair;
+  state.pendingSignals = [];
   state.phase = 'chat';
   saveChat();
   transcript.forgetOthers(state.chat.pair);
@@ -193,6 +202,7 @@ async function startChat(m) {
     console.warn('parley: offer failed', err && err.name);
     ui.setConnState('failed');
   });
+  for (const data of state.pendingSignals.splice(0)) call.handleSignal(data);
 }
 
 function partnerName() {
