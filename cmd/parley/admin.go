@@ -441,8 +441,8 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // net/http's own error lines name the client ("TLS handshake error from
 // 192.0.2.7:51234"), and no log line may.
 var addrRE = regexp.MustCompile(
-	`\[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%[0-9A-Za-z]+)?\]?(:\d+)?` +
-		`|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(:\d+)?`)
+	`\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(:\d+)?` +
+		`|\[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%[0-9A-Za-z]+)?\]?(:\d+)?`)
 
 // redactAddrs blanks every address in s.
 func redactAddrs(s string) string { return addrRE.ReplaceAllString(s, "<addr>") }

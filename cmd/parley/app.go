@@ -39,8 +39,8 @@ type app struct {
 
 // newApp opens the store, starts the relay and binds every listener, so
 // that a bad address or a locked database fails before anything serves.
-func newApp(cfg Config, log *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, errc: make(chan error, 4)}
+func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, errc: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -145,9 +145,7 @@ func newApp(cfg Config, log *slog.Logger) (a *app, err error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          newErrorLog(log.With("component", "http")),
 	}
-	if a.tls != nil {
-		a.httpSrv.TLSConfig = a.tls.cfg
-	}
+	a.httpSrv.TLSConfig = a.tls.httpsConfig()
 	if a.admin, err = newAdminServer(a); err != nil {
 		return nil, err
 	}

@@ -92,6 +92,15 @@ func newACME(cfg Config, log *slog.Logger) (*tlsSetup, error) {
 	return t, nil
 }
 
+// httpsConfig is the public listener's TLS config, a copy: net/http adds
+// its protocols to the one it is given.
+func (t *tlsSetup) httpsConfig() *tls.Config {
+	if t == nil {
+		return nil
+	}
+	return t.cfg.Clone()
+}
+
 // turnConfig is the relay's TLS config: the same certificate, without the
 // HTTP protocols in ALPN.
 func (t *tlsSetup) turnConfig() *tls.Config {
