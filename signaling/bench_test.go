@@ -142,3 +142,14 @@ func reportLatency(b *testing.B, lat []time.Duration, name string) {
 	b.ReportMetric(q(0.50), name+"-p50-us")
 	b.ReportMetric(q(0.99), name+"-p99-us")
 }
+
+// An idle person who said hello (on the start page, not yet joined) keeps
+// the connection: the hello timeout bounds only the wait for hello. The idle
+// connection figure of the load generator depends on it.
+func TestQuietAfterHelloOutlivesTheHelloTimeout(t *testing.T) {
+	ts := newTestServer(t, withConfig(func(c *signaling.Config) { c.HelloTimeout = 200 * time.Millisecond }))
+	rc := ts.raw(true)
+	time.Sleep(600 * time.Millisecond) // three hello timeouts, well under the pong wait
+	rc.send(joinRandom)
+	rc.expect("queued")
+}

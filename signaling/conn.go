@@ -23,9 +23,12 @@ type conn struct {
 	errLimiter    *rate.Limiter // rate_limited answers, so a flood is not echoed
 
 	// Owned by the reader goroutine.
-	hello   bool
-	dropped int
-	bad     int
+	hello bool
+	// Abuse budgets: MaxDropped rate-limited and MaxBadMessages invalid
+	// messages, refilled at one a second, so a long-lived honest client with
+	// the odd late candidate never runs out, and a flood does at once.
+	dropLimiter *rate.Limiter
+	badLimiter  *rate.Limiter
 
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; a nil entry is a ping.
@@ -48,6 +51,8 @@ func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, prefix netip.Prefix
 		limiter:       rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), s.cfg.Burst),
 		actionLimiter: rate.NewLimiter(rate.Limit(s.cfg.ActionsPerSecond), s.cfg.ActionBurst),
 		errLimiter:    rate.NewLimiter(1, 3),
+		dropLimiter:   rate.NewLimiter(1, s.cfg.MaxDropped),
+		badLimiter:    rate.NewLimiter(1, s.cfg.MaxBadMessages),
 	}
 	c.pinger = time.AfterFunc(s.cfg.PingInterval, c.ping)
 	return c
@@ -196,9 +201,18 @@ func (c *conn) readLoop(sess *session) {
 	c.ws.SetReadLimit(MaxFrameBytes)
 	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	c.ws.SetPongHandler(func(string) error {
+		if !c.hello {
+			return nil // pongs do not stand in for hello
+		}
 		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	})
 	for {
+		// Once hello is said, the pong wait bounds silence. Extending it
+		// before each read, rather than after, covers the quiet time right
+		// after hello, which the hello timeout must not cut short.
+		if c.hello {
+			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		}
 		typ, frame, err := c.ws.ReadMessage()
 		if err != nil {
 			return
@@ -206,13 +220,9 @@ func (c *conn) readLoop(sess *session) {
 		if sess == nil {
 			continue // a connection that is only waiting to be closed
 		}
-		if c.hello {
-			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
-		}
 		if !c.limiter.Allow() {
-			c.dropped++
 			c.srv.metrics.rateLimited.Add(1)
-			if c.dropped >= cfg.MaxDropped {
+			if !c.dropLimiter.Allow() {
 				c.close(websocket.ClosePolicyViolation, "rate limit exceeded")
 				return
 			}
@@ -240,8 +250,7 @@ func (c *conn) readLoop(sess *session) {
 // it has sent too many.
 func (c *conn) fail(err error) {
 	c.srv.metrics.countError(codeOf(err))
-	c.bad++
-	if c.bad > c.srv.cfg.MaxBadMessages {
+	if !c.badLimiter.Allow() {
 		c.close(websocket.ClosePolicyViolation, "too many invalid messages")
 		return
 	}
