@@ -83,6 +83,7 @@ func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Helper()
 	ts := &testServer{sessions: &sessions{}, logs: &syncBuffer{}}
 	lo, hi := relayRange()
+	captured := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := Config{
 		UDPListen:    "127.0.0.1:0",
 		TCPListen:    "127.0.0.1:0",
@@ -91,7 +92,7 @@ func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 		RelayPortMin: lo,
 		RelayPortMax: hi,
 		ReadLoops:    2,
-		Logger:       slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       captured,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -104,6 +105,9 @@ func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("Close: %v", err)
+		}
+		if cfg.Logger != captured {
+			return // a benchmark with logs off
 		}
 		logs := ts.logs.String()
 		if !strings.Contains(logs, "turn relay closed") {

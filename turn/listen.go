@@ -16,6 +16,19 @@ import (
 // idle or half-open one would otherwise hold a goroutine forever.
 const tcpIdle = 5 * time.Minute
 
+// udpBuffer is the socket buffer size asked for the UDP listeners and relay
+// sockets, so that a burst of datagrams waits in the kernel instead of being
+// dropped while a read loop is busy. The kernel caps it (net.core.rmem_max
+// and wmem_max); raising those is a host tuning step for busy relays.
+const udpBuffer = 4 << 20
+
+func setBuffers(c net.PacketConn, size int) {
+	if uc, ok := c.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(size)
+		_ = uc.SetWriteBuffer(size)
+	}
+}
+
 // listenUDP binds n UDP sockets to the same address with SO_REUSEPORT (one
 // read loop each). With port 0 the first socket picks the port and the
 // others join it.
@@ -36,6 +49,7 @@ func listenUDP(addr string, n int) ([]net.PacketConn, error) {
 		if i == 0 {
 			addr = c.LocalAddr().String()
 		}
+		setBuffers(c, udpBuffer)
 		conns = append(conns, c)
 	}
 	return conns, nil

@@ -34,6 +34,7 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("turn: allocate relay socket: %w", err)
 	}
+	setBuffers(conn, udpBuffer)
 	if g.srv.cfg.WrapPacketConn != nil {
 		conn = g.srv.cfg.WrapPacketConn(conn)
 	}
