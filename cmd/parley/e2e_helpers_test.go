@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -314,3 +317,31 @@ func (b *browser) recordStates() {
 }
 
 func fmtInt(i int) string { return fmt.Sprint(i) }
+
+var fingerprintLine = regexp.MustCompile(`(?m)^a=fingerprint:(\S+)\s+([0-9A-Fa-f:]+)\s*$`)
+
+// safetyCodeOf computes the safety code from two SDPs independently of the client: each side's
+// fingerprints ("algorithm HEX", de-duplicated, sorted, joined by commas), the two sides sorted and
+// joined by a newline, SHA-256, then three groups of 4 digits from 3 bytes each.
+func safetyCodeOf(localSDP, remoteSDP string) string {
+	side := func(sdp string) string {
+		var fps []string
+		for _, m := range fingerprintLine.FindAllStringSubmatch(strings.ReplaceAll(sdp, "\r", ""), -1) {
+			fp := strings.ToLower(m[1]) + " " + strings.ToUpper(m[2])
+			if !slices.Contains(fps, fp) {
+				fps = append(fps, fp)
+			}
+		}
+		slices.Sort(fps)
+		return strings.Join(fps, ",")
+	}
+	sides := []string{side(localSDP), side(remoteSDP)}
+	slices.Sort(sides)
+	sum := sha256.Sum256([]byte(strings.Join(sides, "\n")))
+	var groups []string
+	for i := range 3 {
+		n := (int(sum[3*i])<<16 | int(sum[3*i+1])<<8 | int(sum[3*i+2])) % 10000
+		groups = append(groups, fmt.Sprintf("%04d", n))
+	}
+	return strings.Join(groups, " ")
+}

@@ -79,6 +79,11 @@ func TestBrowserTextChat(t *testing.T) {
 		t.Errorf("safety codes differ: ann %q, bob %q", ca, cb)
 	}
 	t.Logf("safety code %s", ca)
+	// And it is the code the design describes: both DTLS fingerprints, sorted, SHA-256, 3 x 4 digits.
+	sdps := evalT[[]string](ann, `(() => { const pc = window.__pcs[window.__pcs.length - 1]; return [pc.localDescription.sdp, pc.remoteDescription.sdp]; })()`)
+	if want := safetyCodeOf(sdps[0], sdps[1]); ca != want {
+		t.Errorf("safety code %q, want %q from the fingerprints", ca, want)
+	}
 	ann.say("Hi Bob! How is your day going?")
 	bob.say("Pretty good, thanks. Yours?")
 	ann.waitHeard("Pretty good, thanks. Yours?")

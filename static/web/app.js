@@ -129,7 +129,7 @@ conn.addEventListener('error', (ev) => {
 });
 
 conn.addEventListener('reconnecting', () => {
-  if (state.phase === 'chat' || state.phase === 'queued') ui.showAlert(t('state.server'));
+  if (state.phase !== 'banned' && state.phase !== 'closed') ui.showAlert(t('state.server'));
 });
 
 conn.addEventListener('closed', (ev) => {
