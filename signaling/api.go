@@ -25,8 +25,9 @@ type retention struct {
 
 func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Clock()
+	w.Header().Set("Cache-Control", "no-store")
 	resp := meResponse{Retention: retention{
-		Session: "until 1 hour after the last activity (the configured session TTL)",
+		Session: "kept until " + s.cfg.SessionTTL.String() + " after the last activity, then deleted",
 		Note:    "the political preference, the chat and your address are never stored; bans are keyed by a keyed hash of your address prefix",
 	}}
 	if token := tokenOf(r); token != "" {
@@ -123,7 +124,7 @@ func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
 		ChatsToday:     suppress(st.ChatsToday),
 		OppositeSpread: map[string]*int{},
 	}
-	if st.ChatsToday >= statsSuppressBelow {
+	if st.ChatsEndedToday >= statsSuppressBelow {
 		secs := int(st.AvgChatLength / time.Second)
 		out.AvgChatSeconds = &secs
 	}

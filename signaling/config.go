@@ -38,6 +38,9 @@ type Config struct {
 	// ResumeWindow is how long a pair waits for a person who dropped.
 	// Default 30s.
 	ResumeWindow time.Duration
+	// SessionTTL is the store's retention after the last activity, stated
+	// to people in /api/me. Default 1h.
+	SessionTTL time.Duration
 	// ReportGrace is how long after a chat its partner can still be
 	// reported. Default 5m.
 	ReportGrace time.Duration
@@ -103,6 +106,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.InterestWait, 5*time.Second)
 	def(&c.ResumeWindow, 30*time.Second)
+	def(&c.SessionTTL, time.Hour)
 	def(&c.ReportGrace, 5*time.Minute)
 	def(&c.HelloTimeout, 10*time.Second)
 	def(&c.PingInterval, 25*time.Second)

@@ -78,8 +78,16 @@ func (s *Server) hello(c *conn, sess *session, now time.Time) {
 	sess.conn = c
 	sess.addr = c.addr
 	sess.stopGrace()
+	state := "idle"
+	switch {
+	case sess.state == statePaired:
+		state = "paired"
+	case sess.wasQueued && sess.join != nil:
+		state = "queued"
+	}
 	c.send(encode(&Outbound{
 		Type:          TypeWelcome,
+		State:         state,
 		V:             ProtocolVersion,
 		Resumed:       boolPtr(resumed),
 		ICEServers:    ice,
@@ -89,6 +97,10 @@ func (s *Server) hello(c *conn, sess *session, now time.Time) {
 		HideIPDefault: boolPtr(s.cfg.HideIPDefault),
 	}))
 	s.markDirty(sess, now)
+	if sess.missed != "" {
+		c.send(encode(&Outbound{Type: TypePartnerLeft, Reason: sess.missed}))
+		sess.missed = ""
+	}
 	switch {
 	case sess.state == statePaired && sess.partner != nil:
 		p := sess.partner
@@ -277,12 +289,12 @@ func (s *Server) next(sess *session, now time.Time) error {
 		// waiting meets them rather than the one they skipped.
 		p := sess.partner
 		s.endPairLocked(sess, ReasonNext, true, now)
-		err := s.enqueueLocked(sess, now)
-		if p != nil && p.conn != nil && p.join != nil {
-			_ = s.enqueueLocked(p, now)
+		s.requeueLocked(sess, now)
+		if p != nil && p.conn != nil {
+			s.requeueLocked(p, now)
 		}
 		s.tickLocked(now)
-		return err
+		return nil
 	case stateQueued:
 		sess.conn.send(encode(&Outbound{Type: TypeQueued, Mode: sess.rec.Mode, Media: sess.rec.Media}))
 		return nil
@@ -295,6 +307,19 @@ func (s *Server) next(sess *session, now time.Time) error {
 	}
 	s.tickLocked(now)
 	return nil
+}
+
+// requeueLocked puts a person back in the queue of their last join, or
+// tells them they are idle when that join cannot be repeated (after a
+// restart the preference of opposite mode is gone: it is never stored).
+func (s *Server) requeueLocked(sess *session, now time.Time) {
+	if sess.join != nil && s.enqueueLocked(sess, now) == nil {
+		return
+	}
+	sess.state = stateIdle
+	if sess.conn != nil {
+		sess.conn.send(encode(&Outbound{Type: TypeLeft}))
+	}
 }
 
 func (s *Server) leave(sess *session, now time.Time) {
@@ -326,12 +351,13 @@ func (s *Server) endPairLocked(sess *session, reason string, avoid bool, now tim
 			p.partner = nil
 			p.rec.Pair, p.rec.Partner, p.rec.Role, p.rec.Statement = "", "", "", ""
 			p.lastPartner, p.lastPartnerAddr, p.lastPartnerAt = sess.id, sess.addr, now
-			p.stopGrace()
 			s.markDirty(p, now)
 			if p.conn != nil {
 				p.conn.send(encode(&Outbound{Type: TypePartnerLeft, Reason: reason}))
 			} else {
-				s.forgetIfGoneLocked(p)
+				// Away in their resume window: they learn it when they
+				// return; the window's timer forgets them if they do not.
+				p.missed = reason
 			}
 		}
 		sess.lastPartner, sess.lastPartnerAddr, sess.lastPartnerAt = p.id, p.addr, now
@@ -364,10 +390,8 @@ func (s *Server) report(c *conn, sess *session, reason string, now time.Time) er
 		target = sess.lastPartnerAddr
 		s.eng.Avoid(sess.id, sess.lastPartner)
 	}
-	sess.lastPartner = ""
-	if sess.state == stateQueued {
-		s.eng.Leave(sess.id)
-		sess.state = stateIdle
+	if target.IsValid() {
+		sess.lastPartner = "" // one report per chat
 	}
 	s.mu.Unlock()
 	if !target.IsValid() {
@@ -483,6 +507,7 @@ func (s *Server) forgetIfGoneLocked(sess *session) {
 	if sess.conn != nil || sess.connecting > 0 || sess.grace != nil || sess.state == statePaired {
 		return
 	}
+	s.persist.final(sess.id, s.snapshot(sess)) // its last state, if not yet written
 	s.eng.Forget(sess.id)
 	delete(s.sessions, sess.id)
 }

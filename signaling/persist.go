@@ -3,6 +3,8 @@ package signaling
 import (
 	"sync"
 	"time"
+
+	"github.com/parley-chat/parley/store"
 )
 
 // persister writes sessions to the store off the request path. Signaling
@@ -17,6 +19,7 @@ type persister struct {
 
 	mu      sync.Mutex // guards the fields below
 	dirty   map[string]struct{}
+	finals  map[string]*store.Session  // last snapshots of sessions that left memory dirty
 	deletes map[string][]chan struct{} // sessions to delete, and who waits for it
 	flushes []chan struct{}
 }
@@ -26,7 +29,19 @@ func newPersister(s *Server) *persister {
 		s:       s,
 		wake:    make(chan struct{}, 1),
 		dirty:   make(map[string]struct{}),
+		finals:  make(map[string]*store.Session),
 		deletes: make(map[string][]chan struct{}),
+	}
+}
+
+// final hands over the last snapshot of a session that leaves memory, if a
+// write of it is still pending; otherwise the store already has it.
+func (p *persister) final(id string, rec *store.Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dirty := p.dirty[id]; dirty {
+		delete(p.dirty, id)
+		p.finals[id] = rec
 	}
 }
 
@@ -42,6 +57,7 @@ func (p *persister) remove(id string) <-chan struct{} {
 	done := make(chan struct{})
 	p.mu.Lock()
 	delete(p.dirty, id)
+	delete(p.finals, id)
 	p.deletes[id] = append(p.deletes[id], done)
 	p.mu.Unlock()
 	p.poke()
@@ -84,10 +100,10 @@ const maxParallelWrites = 256
 
 func (p *persister) round() {
 	p.mu.Lock()
-	dirty, deletes, flushes := p.dirty, p.deletes, p.flushes
-	p.dirty, p.deletes, p.flushes = make(map[string]struct{}), make(map[string][]chan struct{}), nil
+	dirty, finals, deletes, flushes := p.dirty, p.finals, p.deletes, p.flushes
+	p.dirty, p.finals, p.deletes, p.flushes = make(map[string]struct{}), make(map[string]*store.Session), make(map[string][]chan struct{}), nil
 	p.mu.Unlock()
-	if len(dirty) == 0 && len(deletes) == 0 {
+	if len(dirty) == 0 && len(finals) == 0 && len(deletes) == 0 {
 		for _, f := range flushes {
 			close(f)
 		}
@@ -96,13 +112,14 @@ func (p *persister) round() {
 
 	s := p.s
 	s.mu.Lock()
-	snaps := make([]func(), 0, len(dirty)+len(deletes))
+	snaps := make([]func(), 0, len(dirty)+len(finals)+len(deletes))
 	for id := range dirty {
-		sess, ok := s.sessions[id]
-		if !ok {
-			continue // forgotten since: its last state was written before
+		if sess, ok := s.sessions[id]; ok {
+			finals[id] = s.snapshot(sess)
 		}
-		rec := s.snapshot(sess)
+	}
+	s.mu.Unlock()
+	for _, rec := range finals {
 		snaps = append(snaps, func() {
 			start := time.Now()
 			if err := s.store.PutSession(rec); err != nil {
@@ -112,7 +129,6 @@ func (p *persister) round() {
 			s.metrics.observeWrite(time.Since(start))
 		})
 	}
-	s.mu.Unlock()
 	for id := range deletes {
 		snaps = append(snaps, func() {
 			if err := s.store.DeleteSession(id); err != nil {

@@ -226,6 +226,7 @@ type Outbound struct {
 	// welcome
 	V             int                  `json:"v,omitempty"`
 	Resumed       *bool                `json:"resumed,omitempty"`
+	State         string               `json:"state,omitempty"` // welcome: idle, queued or paired
 	ICEServers    []turn.ICEServer     `json:"iceServers,omitempty"`
 	Preferences   []matcher.Preference `json:"preferences,omitempty"`
 	Features      []string             `json:"features,omitempty"`

@@ -297,12 +297,18 @@ func (s *Server) detach(c *conn) {
 	s.conns.Done()
 }
 
-var errTooManyConns = errors.New("too many connections from this address")
+var (
+	errTooManyConns = errors.New("too many connections from this address")
+	errServerFull   = errors.New("the server is full, try again soon")
+)
 
 func (s *Server) acquire(p netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.addrConns[p] >= s.cfg.MaxConnsPerAddr || len(s.open) >= s.cfg.MaxConns {
+	if len(s.open) >= s.cfg.MaxConns {
+		return errServerFull
+	}
+	if s.addrConns[p] >= s.cfg.MaxConnsPerAddr {
 		return errTooManyConns
 	}
 	s.addrConns[p]++

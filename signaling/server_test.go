@@ -543,3 +543,64 @@ func TestNoSessionOutlivesItsConnection(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A connection that said hello and then waits quietly (reading the start
+// page) stays; one that never says hello goes, however many pongs it sends.
+func TestHelloTimeoutAndQuietClients(t *testing.T) {
+	ts := newTestServer(t, withConfig(func(c *signaling.Config) {
+		c.HelloTimeout = 300 * time.Millisecond
+		c.PingInterval = 100 * time.Millisecond
+		c.PongWait = 2 * time.Second
+	}))
+	quiet := ts.dial(signalingOnly())
+	mute := ts.raw(false)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				_ = mute.ws.WriteControl(websocket.PongMessage, nil, time.Now().Add(time.Second))
+			}
+		}
+	}()
+	start := time.Now()
+	_ = mute.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := mute.ws.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatal("pongs kept a connection without hello open")
+	}
+	time.Sleep(time.Until(start.Add(700 * time.Millisecond)))
+	if err := quiet.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, quiet, "queued")
+}
+
+// A report that finds nobody to report changes nothing: a queued person
+// stays queued.
+func TestFailedReportKeepsTheQueue(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.dial(signalingOnly())
+	if err := a.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "queued")
+	if err := a.Report("spam"); err != nil {
+		t.Fatal(err)
+	}
+	if m := wait(t, a, "error").Msg; m.Code != "nothing_to_report" {
+		t.Fatalf("code %q", m.Code)
+	}
+	b := ts.dial(signalingOnly())
+	if err := b.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "matched")
+}

@@ -47,6 +47,7 @@ type session struct {
 
 	grace     *time.Timer // runs while a paired or queued person is away
 	wasQueued bool        // dropped while queued: requeue on return
+	missed    string      // the chat ended while they were away: partner-left reason to tell
 
 	// The last partner, for a report after the chat ended.
 	lastPartner     string
@@ -128,7 +129,9 @@ func (s *Server) restore(now time.Time) error {
 			continue
 		}
 		sess := &session{id: r.ID, rec: *r, state: statePaired}
-		if r.Mode != "" {
+		if r.Mode != "" && r.Mode != string(matcher.ModeOpposite) {
+			// Opposite mode cannot be repeated: the preference is never
+			// stored, so that person joins again.
 			sess.join = &Join{Mode: matcher.Mode(r.Mode), Media: matcher.Media(r.Media), Name: r.Name, Interests: r.Interests, HideIP: r.HideIP}
 		}
 		sess.statement = s.statementByID(r.Statement)

@@ -120,6 +120,7 @@ type Stats struct {
 	JoinToMatched    Histogram        // seconds from entering the queue to matched
 	ChatLength       Histogram        // seconds from matched to the end of the chat
 	ChatsToday       int
+	ChatsEndedToday  int
 	AvgChatLength    time.Duration
 	PreferenceSpread map[string]int // opposite mode: people waiting per preference id
 }
@@ -149,7 +150,7 @@ func (s *Server) Stats() Stats {
 	st.Online = len(s.open)
 	st.Waiting = s.eng.Waiting()
 	st.Sessions = len(s.sessions)
-	st.ChatsToday, st.AvgChatLength = s.daily.get(now)
+	st.ChatsToday, st.ChatsEndedToday, st.AvgChatLength = s.daily.get(now)
 	st.PreferenceSpread = map[string]int{}
 	for _, sess := range s.sessions {
 		if sess.state == stateQueued && sess.join != nil && sess.join.Mode == matcher.ModeOpposite {
@@ -194,10 +195,10 @@ func (d *dailyStats) chatEnded(now time.Time, length time.Duration) {
 	d.totalLen += length
 }
 
-func (d *dailyStats) get(now time.Time) (int, time.Duration) {
+func (d *dailyStats) get(now time.Time) (pairs, ended int, avg time.Duration) {
 	d.roll(now)
 	if d.ended == 0 {
-		return d.pairs, 0
+		return d.pairs, 0, 0
 	}
-	return d.pairs, d.totalLen / time.Duration(d.ended)
+	return d.pairs, d.ended, d.totalLen / time.Duration(d.ended)
 }

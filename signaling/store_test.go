@@ -333,3 +333,77 @@ func TestHideIPStripsWhatAClientLeaks(t *testing.T) {
 	}
 	chat(t, a, b, "hidden")
 }
+
+// The chat ends while one person is away (the partner leaves during the
+// resume window): the returning person hears partner-left, and the store
+// keeps that neither is paired any more.
+func TestChatEndedWhileAway(t *testing.T) {
+	ts := newTestServer(t, withConfig(func(c *signaling.Config) { c.ResumeWindow = 10 * time.Second }))
+	a, b := ts.dial(signalingOnly()), ts.dial(signalingOnly())
+	if err := a.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "queued")
+	if err := b.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "matched")
+	wait(t, b, "matched")
+	tok := a.Token()
+	a.Drop()
+	wait(t, b, "partner-reconnecting")
+	if err := b.Next(); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, b, "queued")
+	a2 := ts.dial(signalingOnly(), func(c *client.Config) { c.Token = tok })
+	if w := a2.Welcome(); w.State != "idle" {
+		t.Fatalf("welcome state %q, want idle", w.State)
+	}
+	if m := wait(t, a2, "partner-left").Msg; m.Reason != "next" {
+		t.Fatalf("reason %q", m.Reason)
+	}
+	// b skipped a: they never meet again.
+	if err := a2.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a2, "queued")
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	if _, err := a2.WaitFor(ctx, "matched"); err == nil {
+		t.Fatal("a met the person who skipped it while it was away")
+	}
+}
+
+func TestWelcomeStateOnResume(t *testing.T) {
+	ts := newTestServer(t, withConfig(func(c *signaling.Config) { c.ResumeWindow = 10 * time.Second }))
+	a := ts.dial(signalingOnly())
+	if w := a.Welcome(); w.State != "idle" {
+		t.Fatalf("new session state %q", w.State)
+	}
+	if err := a.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "queued")
+	tok := a.Token()
+	a.Drop()
+	time.Sleep(100 * time.Millisecond)
+	a2 := ts.dial(signalingOnly(), func(c *client.Config) { c.Token = tok })
+	if w := a2.Welcome(); w.State != "queued" {
+		t.Fatalf("state %q, want queued", w.State)
+	}
+	wait(t, a2, "queued")
+	b := ts.dial(signalingOnly())
+	if err := b.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a2, "matched")
+	tok = a2.Token()
+	a2.Drop()
+	wait(t, b, "partner-reconnecting")
+	a3 := ts.dial(signalingOnly(), func(c *client.Config) { c.Token = tok })
+	if w := a3.Welcome(); w.State != "paired" {
+		t.Fatalf("state %q, want paired", w.State)
+	}
+	wait(t, a3, "matched")
+}
