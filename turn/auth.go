@@ -149,9 +149,13 @@ type refusalMarks struct {
 
 func markKey(a net.Addr) string { return a.Network() + "|" + a.String() }
 
+// maxMarks bounds the marks left behind when pion could not send its
+// answer; past it they are dropped, costing at most a 400 instead of a 401.
+const maxMarks = 4096
+
 func (r *refusalMarks) set(a net.Addr, code stun.ErrorCode) {
 	r.mu.Lock()
-	if r.m == nil {
+	if r.m == nil || len(r.m) >= maxMarks {
 		r.m = make(map[string]stun.ErrorCode)
 	}
 	r.m[markKey(a)] = code

@@ -16,6 +16,10 @@ import (
 // idle or half-open one would otherwise hold a goroutine forever.
 const tcpIdle = 5 * time.Minute
 
+// tcpFirstRead bounds the wait for a new connection's first bytes, TLS
+// handshake included: a client that connects and stays silent is not one.
+const tcpFirstRead = 10 * time.Second
+
 // udpBuffer is the socket buffer size asked for the UDP listeners and relay
 // sockets, so that a burst of datagrams waits in the kernel instead of being
 // dropped while a read loop is busy. The kernel caps it (net.core.rmem_max
@@ -163,14 +167,23 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 // trackedConn wraps one accepted TCP or TLS connection.
 type trackedConn struct {
 	net.Conn
-	srv  *Server
-	done sync.Once
+	srv     *Server
+	done    sync.Once
+	started bool // only pion's loop of this connection reads
 }
 
-// Read keeps an idle deadline (which also bounds a TLS handshake).
+// Read keeps an idle deadline, shorter before the first bytes.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(tcpIdle))
-	return c.Conn.Read(p)
+	idle := tcpIdle
+	if !c.started {
+		idle = tcpFirstRead
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(idle))
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.started = true
+	}
+	return n, err
 }
 
 // Write applies refusal codes (see refusalMarks) to pion's answers: pion's

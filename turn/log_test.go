@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -24,5 +25,29 @@ func TestRedact(t *testing.T) {
 	}
 	if strings.Contains(redact("a 1.2.3.4 b"), "1.2.3.4") {
 		t.Error("IPv4 kept")
+	}
+}
+
+// pion's per-packet levels land at debug; warnings and errors keep theirs.
+func TestPionLoggerLevels(t *testing.T) {
+	var b syncBuffer
+	f := pionLoggerFactory{l: slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	l := f.NewLogger("turn")
+	l.Tracef("trace %d", 1)
+	l.Debug("debug")
+	l.Infof("No Permission or Channel exists for %v", "203.0.113.9:1")
+	if b.String() != "" {
+		t.Fatalf("trace, debug or info reached info level: %s", b.String())
+	}
+	l.Warnf("warn %s", "10.1.2.3:4")
+	l.Errorf("Failed to send for %s", "[2001:db8::1]:5")
+	out := b.String()
+	for _, want := range []string{"level=WARN", "level=ERROR", `msg="failed to send for <redacted>:5"`, "pion=turn"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in %s", want, out)
+		}
+	}
+	if strings.Contains(out, "10.1.2.3") || strings.Contains(out, "2001:db8") {
+		t.Errorf("an address reached the log: %s", out)
 	}
 }

@@ -2,6 +2,8 @@ package turn
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+	pionturn "github.com/pion/turn/v4"
 )
 
 // listenOn2 moves the relay to 127.0.0.2, so that 127.0.0.1 is not one of
@@ -204,4 +207,42 @@ func TestCaptureSeesPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the canary in the capture", func() bool { found, _ := cap.contains(canary); return found })
+}
+
+// The policy holds on the TCP and TLS listeners too, not just UDP.
+func TestPeerPolicyEveryTransport(t *testing.T) {
+	cfg := selfSignedTLS(t)
+	ts := newTestServer(t, func(c *Config) {
+		listenOn2(c)
+		c.TLS, c.TLSListen = cfg, "127.0.0.2:0"
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(cfg.Certificates[0].Leaf)
+	dial := map[string]func() (net.Conn, error){
+		"tcp": func() (net.Conn, error) { return net.Dial("tcp", ts.TCPAddr().String()) },
+		"tls": func() (net.Conn, error) {
+			return tls.Dial("tcp", ts.TLSAddr().String(), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, ServerName: "127.0.0.1"})
+		},
+	}
+	for name, d := range dial {
+		t.Run(name, func(t *testing.T) {
+			conn, err := d()
+			if err != nil {
+				t.Fatal(err)
+			}
+			user, pass := ts.Credentials(ts.live(name+"-prober"), time.Now())
+			ts.secrets = append(ts.secrets, pass)
+			c := startClient(t, conn.RemoteAddr().String(), pionturn.NewSTUNConn(conn), user, pass)
+			c.mustAllocate(t)
+			for i, s := range []string{"127.0.0.1", "10.0.0.5", "169.254.169.254", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "fe80::1"} {
+				peer := netip.AddrPortFrom(netip.MustParseAddr(s), 80)
+				if err := c.CreatePermission(net.UDPAddrFromAddrPort(peer)); err == nil {
+					t.Errorf("%s: CreatePermission succeeded", s)
+				}
+				if code := c.channelBind(t, peer, uint16(0x4000+i)); code == 0 {
+					t.Errorf("%s: ChannelBind succeeded", s)
+				}
+			}
+		})
+	}
 }
