@@ -44,6 +44,24 @@ func TestBrowserStaticPages(t *testing.T) {
 	if missing := evalT[[]string](b, `import('/i18n.js').then((m) => m.missing())`); len(missing) > 0 {
 		t.Errorf("untranslated strings: %v", missing)
 	}
+	// Keyboard and screen reader: every control has a label, every button a name, new messages are
+	// announced (a live log), and the page has one main landmark and a skip link.
+	if bad := evalT[[]string](b, `[...document.querySelectorAll('input, select, textarea')]
+		.filter((e) => !e.labels.length && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+		.map((e) => e.id || e.name)`); len(bad) > 0 {
+		t.Errorf("controls without a label: %q", bad)
+	}
+	if bad := evalT[[]string](b, `[...document.querySelectorAll('button')]
+		.filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim())).map((e) => e.id || e.outerHTML)`); len(bad) > 0 {
+		t.Errorf("buttons without a name: %q", bad)
+	}
+	if !evalT[bool](b, `(() => { const l = document.getElementById('transcript');
+		return l.getAttribute('role') === 'log' && l.getAttribute('aria-live') === 'polite'; })()`) {
+		t.Error("the transcript is not a live log")
+	}
+	if !evalT[bool](b, `document.querySelectorAll('main').length === 1 && !!document.querySelector('a.skip-link[href="#main"]')`) {
+		t.Error("no single main landmark with a skip link")
+	}
 	// Every error code the server can send has its own message in both languages.
 	known := evalT[[]string](b, `import('/i18n.js').then((m) => m.errorCodes)`)
 	for _, code := range serverErrorCodes(t) {

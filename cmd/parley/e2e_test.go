@@ -37,6 +37,7 @@ func TestBrowserTextChat(t *testing.T) {
 	bob.open(app.URL)
 	ann.start(joinOpts{name: "Ann", mode: "interests", interests: "Chess, jazz"})
 	ann.waitScreen("queue", shortWait)
+	ann.shots("queue")
 	bob.start(joinOpts{name: "Bob", mode: "interests", interests: "jazz,hiking"})
 	ann.waitChatOpen()
 	bob.waitChatOpen()
