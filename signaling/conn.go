@@ -54,7 +54,9 @@ func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, prefix netip.Prefix
 		dropLimiter:   rate.NewLimiter(1, s.cfg.MaxDropped),
 		badLimiter:    rate.NewLimiter(1, s.cfg.MaxBadMessages),
 	}
+	c.mu.Lock() // the timer may fire before the assignment is seen otherwise
 	c.pinger = time.AfterFunc(s.cfg.PingInterval, c.ping)
+	c.mu.Unlock()
 	return c
 }
 
@@ -195,7 +197,8 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// readLoop runs on the HTTP handler's goroutine until the socket closes.
+// readLoop runs on the connection's goroutine (serveConn) until the socket
+// closes.
 func (c *conn) readLoop(sess *session) {
 	cfg := &c.srv.cfg
 	c.ws.SetReadLimit(MaxFrameBytes)
