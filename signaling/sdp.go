@@ -14,9 +14,11 @@ const (
 )
 
 // validateSignal checks that a signal is one well-formed offer, answer or ICE
-// candidate. The server forwards only what passed this check, re-encoded
-// from the parsed fields, so a modified client cannot use signaling as a
-// side channel for anything else.
+// candidate. The server forwards only what passed this check, and re-encodes
+// the message around it, so no field the protocol does not name can ride
+// along. The SDP text itself is forwarded as parsed-and-accepted text: two
+// modified clients could still hide bytes in SDP attribute lines between
+// themselves, which is why the server never stores or logs a signal.
 func validateSignal(d *SignalData) error {
 	if d == nil || (d.SDP == nil) == (d.Candidate == nil) {
 		return ErrBadSignal
