@@ -29,6 +29,10 @@ type Config struct {
 	// the session, handed out in welcome. Nil hands out none.
 	ICEServers func(sessionID string, now time.Time) []turn.ICEServer
 
+	// OnSessionEnd is told, off the request path, when a session is banned
+	// or erased, so the relay can end its allocations at once. May be nil.
+	OnSessionEnd func(sessionID string)
+
 	// AllowedOrigins are origins (scheme://host[:port]) allowed to open /ws
 	// besides the server's own.
 	AllowedOrigins []string

@@ -75,6 +75,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 			t.Fatal(err)
 		}
 		cfg.ICEServers = ts.relay.ICEServers
+		cfg.OnSessionEnd = func(id string) { ts.relay.EndSession(id) }
 	}
 	ts.srv, err = signaling.New(cfg)
 	if err != nil {

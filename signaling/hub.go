@@ -429,6 +429,7 @@ func (s *Server) enforceBan(now time.Time, prefix netip.Prefix, until time.Time)
 			sess.state = stateIdle
 		}
 		sess.banned = true
+		s.sessionEnded(sess.id)
 		sess.conn.send(bannedMessage(until))
 		sess.conn.close(CloseBanned, "banned")
 	}
@@ -527,4 +528,5 @@ func (s *Server) forgetLocked(sess *session, now time.Time) {
 	}
 	s.eng.Forget(sess.id)
 	delete(s.sessions, sess.id)
+	s.sessionEnded(sess.id)
 }

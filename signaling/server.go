@@ -35,6 +35,7 @@ type Server struct {
 	mux      *http.ServeMux
 
 	persist *persister
+	ended   chan string // sessions banned or erased, for OnSessionEnd
 	stop    chan struct{}
 	loops   sync.WaitGroup // background loops
 	conns   sync.WaitGroup // open connections
@@ -67,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 		origins:   make(map[string]bool),
 		metrics:   newCounters(),
 		stop:      make(chan struct{}),
+		ended:     make(chan string, 1024),
 		sessions:  make(map[string]*session),
 		eng:       eng,
 		addrConns: make(map[netip.Prefix]int),
@@ -107,10 +109,35 @@ func (s *Server) Start() error {
 	if err := s.restore(s.cfg.Clock()); err != nil {
 		return err
 	}
-	s.loops.Add(2)
+	s.loops.Add(3)
 	go s.tickLoop()
 	go s.persist.run()
+	go s.endedLoop()
 	return nil
+}
+
+// sessionEnded queues a session for OnSessionEnd without blocking; if the
+// queue is full the relay still refuses the session at its next refresh.
+func (s *Server) sessionEnded(id string) {
+	if s.cfg.OnSessionEnd == nil {
+		return
+	}
+	select {
+	case s.ended <- id:
+	default:
+	}
+}
+
+func (s *Server) endedLoop() {
+	defer s.loops.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case id := <-s.ended:
+			s.cfg.OnSessionEnd(id)
+		}
+	}
 }
 
 // Shutdown closes every socket with 1012 so clients reconnect and resume,
@@ -225,7 +252,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return
 	}
-	defer s.release(prefix)
+	// Once the socket is up, serveConn owns the address slot.
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.release(prefix)
+		}
+	}()
 
 	ban, banned, err := s.store.Banned(now, addr)
 	if err != nil {
@@ -259,6 +292,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	c := newConn(s, ws, addr, prefix)
+	// The handler returns now and the connection lives on in a goroutine of
+	// its own: net/http's 4 KiB reader and writer, the request and the
+	// handler's deep stack are freed, which more than halves what an idle
+	// connection costs.
+	handedOff = true
+	go s.serveConn(c, sess, ban, banned, prefix)
+}
+
+// serveConn runs an upgraded connection until it closes.
+func (s *Server) serveConn(c *conn, sess *session, ban store.Ban, banned bool, prefix netip.Prefix) {
+	defer s.release(prefix)
 	if banned {
 		c.send(bannedMessage(ban.Until))
 		c.close(CloseBanned, "banned")

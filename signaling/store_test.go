@@ -407,3 +407,34 @@ func TestWelcomeStateOnResume(t *testing.T) {
 	}
 	wait(t, a3, "matched")
 }
+
+// Erasing a session ends its relay allocations at once: its credentials
+// die with it, not at the next refresh.
+func TestErasedSessionLosesItsRelay(t *testing.T) {
+	ts := newTestServer(t, withRelay())
+	a := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: loopbackEngine(), ForceRelay: true}))
+	b := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: loopbackEngine(), ForceRelay: true}))
+	pairUp(t, a, b, client.Join{})
+	chat(t, a, b, "relayed")
+	before := ts.relay.Stats().Allocations
+	if before < 2 {
+		t.Fatalf("%d allocations for two relay-only peers", before)
+	}
+	req, _ := http.NewRequest("DELETE", ts.base+"/api/me", nil)
+	req.AddCookie(&http.Cookie{Name: signaling.CookieName, Value: a.Token()})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.relay.Stats().Allocations >= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("allocations still %d after the session was erased", ts.relay.Stats().Allocations)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ts.srv.SessionLive(ts.store.SessionID(a.Token())) {
+		t.Fatal("an erased session is still live for the relay")
+	}
+}
