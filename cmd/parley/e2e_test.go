@@ -264,6 +264,18 @@ func TestBrowserReload(t *testing.T) {
 	bob.say("welcome back")
 	ann.waitHeard("welcome back")
 	ann.checkClean()
+
+	// ann leaves the page; bob ends the chat meanwhile; when ann comes back the page says the chat
+	// is over instead of waiting for ever.
+	ann.navigate("about:blank")
+	bob.waitConnState("partner reconnecting", "partnerReconnecting")
+	bob.click("end")
+	ann.navigate(app.URL + "/")
+	waitFor[bool](ann, "chat over", `!document.getElementById('ended').hidden &&
+		['left.leave', 'left.gone'].includes(document.getElementById('ended-text').dataset.i18n)`, shortWait)
+	if got := ann.transcript(); len(got) < 4 {
+		t.Errorf("the transcript went away with the chat: %q", got)
+	}
 	bob.checkClean()
 }
 

@@ -24,6 +24,7 @@ const state = {
   theirTypingTimer: 0,
   hideIPTouched: false,
   pendingSignals: [], // signals that came before the call was built
+  resumeTimer: 0, // ends a chat the server did not bring back after a resume
 };
 
 const chatKey = 'parley.chat';
@@ -53,7 +54,13 @@ conn.addEventListener('welcome', (ev) => {
   fillPreferences(w.preferences || []);
   if (!state.hideIPTouched) $('hide-ip').checked = !!w.hideIPDefault;
   $('start-button').disabled = false;
-  if (w.resumed) return; // the server puts a resumed session back where it was (queue or pair)
+  if (w.resumed) {
+    // The server puts a resumed session back where it was: a pair answers with matched or
+    // partner-reconnecting at once. Silence means the chat ended while this page was away.
+    clearTimeout(state.resumeTimer);
+    if (state.phase === 'chat') state.resumeTimer = setTimeout(() => endChat('gone'), 5000);
+    return;
+  }
   if ((state.phase === 'queued' || state.joinPending) && state.lastJoin) {
     // The server no longer knows this session: queue again with the same choices.
     sendJoin(state.lastJoin);
@@ -70,7 +77,10 @@ conn.addEventListener('queued', () => {
   ui.showScreen('queue');
 });
 
-conn.addEventListener('matched', (ev) => startChat(ev.detail));
+conn.addEventListener('matched', (ev) => {
+  clearTimeout(state.resumeTimer);
+  startChat(ev.detail);
+});
 
 conn.addEventListener('signal', (ev) => {
   const data = ev.detail && ev.detail.data;
@@ -81,12 +91,14 @@ conn.addEventListener('signal', (ev) => {
 });
 
 conn.addEventListener('partner-reconnecting', () => {
+  clearTimeout(state.resumeTimer);
   if (state.phase !== 'chat') return;
   ui.setConnState('partnerReconnecting');
   ui.announce(t('state.partnerReconnecting'));
 });
 
 conn.addEventListener('partner-left', (ev) => {
+  clearTimeout(state.resumeTimer);
   const reason = ['next', 'leave', 'gone', 'banned'].includes(ev.detail.reason) ? ev.detail.reason : 'leave';
   if (reason === 'next') {
     // The server puts us back in the queue itself; "queued" follows.
