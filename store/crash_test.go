@@ -53,6 +53,7 @@ func crashChild() {
 				ack("S %s", id)
 				if j%4 == 3 {
 					prev := testID(fmt.Sprintf("r%d g%d j%d", round, g, j-1))
+					ack("d %s", prev) // from here on, either state is right
 					if err := s.DeleteSession(prev); err != nil {
 						fail(err)
 					}
@@ -104,6 +105,7 @@ func TestCrashLoop(t *testing.T) {
 	type state struct{ sessions, deleted, reports, bans int }
 	var total state
 	present := map[string]bool{} // session id -> acknowledged present
+	var maybe []string           // sessions whose deletion was not acknowledged
 	var reports [][2]netip.Addr
 	var bans []netip.Addr
 	for round := range rounds {
@@ -170,6 +172,9 @@ func TestCrashLoop(t *testing.T) {
 			case "S":
 				present[f[1]] = true
 				total.sessions++
+			case "d":
+				maybe = append(maybe, f[1])
+				delete(present, f[1])
 			case "D":
 				present[f[1]] = false
 				total.deleted++
@@ -194,6 +199,11 @@ func TestCrashLoop(t *testing.T) {
 			_, err := s.GetSession(id)
 			if want && err != nil || !want && !errors.Is(err, ErrNotFound) {
 				t.Fatalf("round %d: session %s: %v, want present=%v", round, id[:8], err, want)
+			}
+		}
+		for _, id := range maybe {
+			if _, err := s.GetSession(id); err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("round %d: session %s: %v", round, id[:8], err)
 			}
 		}
 		err = s.db.View(func(tx *bolt.Tx) error {
