@@ -67,6 +67,12 @@ func dialPeer(t testing.TB, ta *testApp, from string) *client.Client {
 	if from != "" {
 		cfg.LocalAddr = netip.MustParseAddr(from)
 	}
+	return dialClient(t, cfg)
+}
+
+// dialClient connects a client and registers its close.
+func dialClient(t testing.TB, cfg client.Config) *client.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, cfg)

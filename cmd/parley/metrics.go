@@ -43,7 +43,7 @@ const labelOther = "other"
 // docs/SELF-HOSTING.md.
 type metricDef struct {
 	name   string
-	kind   string // counter, gauge or summary
+	kind   string // counter, gauge, summary or histogram
 	labels []string
 	help   string
 }
@@ -57,7 +57,8 @@ var metricDefs = []metricDef{
 	{"parley_waiting", "gauge", []string{"mode", "media"}, "People waiting in a queue now, per mode and media."},
 	{"parley_pairs_total", "counter", nil, "Pairs formed since start (resumed pairs not counted again)."},
 	{"parley_chats_today", "gauge", nil, "Pairs formed since midnight UTC."},
-	{"parley_chat_length_today_seconds", "gauge", nil, "Mean length of the chats that ended since midnight UTC (0 before the first)."},
+	{"parley_join_to_matched_seconds", "histogram", nil, "Time from entering a queue to being matched."},
+	{"parley_chat_length_seconds", "histogram", nil, "Length of the chats that ended, from matched to the end."},
 	{"parley_messages_total", "counter", []string{"type"}, "Valid client messages handled, per message type."},
 	{"parley_errors_total", "counter", []string{"code"}, "Error messages sent to clients, per wire error code."},
 	{"parley_signals_forwarded_total", "counter", nil, "Signals (SDP and ICE candidates) passed to a partner."},
@@ -142,7 +143,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter("parley_pairs_total", float64(st.PairsTotal))
 	gauge("parley_chats_today", float64(st.ChatsToday))
-	gauge("parley_chat_length_today_seconds", st.AvgChatLength.Seconds())
+	ch <- constHistogram(c.descs["parley_join_to_matched_seconds"], st.JoinToMatched)
+	ch <- constHistogram(c.descs["parley_chat_length_seconds"], st.ChatLength)
 	for k, v := range closedSet(st.Messages, labelMessages) {
 		counter("parley_messages_total", float64(v), k)
 	}
@@ -183,6 +185,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		counter("parley_turn_refused_total", float64(v), k)
 	}
+}
+
+// constHistogram turns signaling's histogram (a count per bucket, the last
+// one above every bound) into Prometheus's cumulative buckets.
+func constHistogram(desc *prometheus.Desc, h signaling.Histogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		if i < len(h.Counts) {
+			cum += h.Counts[i]
+		}
+		buckets[b] = cum
+	}
+	return prometheus.MustNewConstHistogram(desc, h.Count, h.Sum, buckets)
 }
 
 // closedSet maps counts onto a closed label set: every known value (zero
