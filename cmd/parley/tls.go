@@ -84,6 +84,10 @@ func newACME(cfg Config, log *slog.Logger) (*tlsSetup, error) {
 		}
 		return getCert(hello)
 	}
+	if cfg.ACMEListen == "off" {
+		// TLS-ALPN-01 on the HTTPS listener (when it is port 443) only.
+		return t, nil
+	}
 	ln, err := net.Listen("tcp", cfg.ACMEListen)
 	if err != nil {
 		return nil, fmt.Errorf("listening on --acme-listen %s: %w", cfg.ACMEListen, err)

@@ -234,9 +234,22 @@ func TestTLSACME(t *testing.T) {
 	}
 }
 
+func TestTLSACMEWithoutPort80(t *testing.T) {
+	ta := startTestApp(t, func(c *Config) {
+		c.ACMEDomain = "parley.example"
+		c.ACMEListen = "off"
+	})
+	if ta.tls.acmeAddr() != nil {
+		t.Fatal("--acme-listen off still listens")
+	}
+	if ta.relay.TLSAddr() == nil || ta.tls.httpsConfig().GetCertificate == nil {
+		t.Fatal("TLS is not on")
+	}
+}
+
 func TestTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	certPath, keyPath, _ := testCert(t, dir, "localhost")
+	_, keyPath, _ := testCert(t, dir, "localhost")
 	otherCert, _, _ := testCert(t, dir, "other")
 	junk := filepath.Join(dir, "junk.pem")
 	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
@@ -264,7 +277,6 @@ func TestTLSConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	_ = certPath
 }
 
 func TestCertFilesReload(t *testing.T) {
