@@ -210,9 +210,15 @@ func (s *adminServer) probeRelay(ctx context.Context) error {
 // the length of the guess.
 func (s *adminServer) auth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		hdr := r.Header.Get("Authorization")
+		const scheme = "bearer " // the scheme is case-insensitive (RFC 9110)
+		ok := len(hdr) > len(scheme) && strings.EqualFold(hdr[:len(scheme)], scheme)
+		var got string
+		if ok {
+			got = hdr[len(scheme):]
+		}
 		sum := sha256.Sum256([]byte(got))
-		if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 || !ok || got == "" {
+		if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 || !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="parley admin"`)
 			plain(w, http.StatusUnauthorized, "unauthorized\n")
 			return

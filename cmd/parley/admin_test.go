@@ -130,6 +130,13 @@ func TestAdminAPIToken(t *testing.T) {
 					t.Errorf("%s: no WWW-Authenticate", bad.name)
 				}
 			}
+			req, _ := http.NewRequest(p.method, base+p.path, nil)
+			req.Header.Set("Authorization", "bearer "+testAdminToken)
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode == http.StatusUnauthorized {
+				t.Errorf("a lower-case scheme is refused: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
 			status, _ := do(t, p.method, base+p.path, testAdminToken)
 			want := http.StatusOK
 			if p.method == "DELETE" {
