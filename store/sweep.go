@@ -15,6 +15,10 @@ import (
 // bucket name length, the bucket name, the record's key; empty value. Keys
 // sort by expiry, so the due ones are a prefix of the bucket.
 
+// indexFill is the expiry index's split threshold: new entries mostly land
+// at its end (expiry grows with time), so full pages waste nothing.
+const indexFill = 0.9
+
 func indexKey(expiry int64, bucket, key []byte) []byte {
 	k := make([]byte, 0, 9+len(bucket)+len(key))
 	k = binary.BigEndian.AppendUint64(k, uint64(expiry))
@@ -39,6 +43,7 @@ func parseIndexKey(k []byte) (expiry int64, bucket, key []byte, ok bool) {
 // opened the old value first: this one does not look inside it.
 func putRecord(tx *bolt.Tx, bucket, key, v []byte, expiry int64) error {
 	b, ix := tx.Bucket(bucket), tx.Bucket(bucketExpiry)
+	ix.FillPercent = indexFill
 	if old := b.Get(key); old != nil {
 		if h, err := parseHeader(old); err == nil {
 			if err := ix.Delete(indexKey(h.expiry, bucket, key)); err != nil {
