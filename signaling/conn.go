@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -218,6 +219,9 @@ func (c *conn) readLoop(sess *session) {
 		}
 		typ, frame, err := c.ws.ReadMessage()
 		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.srv.metrics.countError(CodeTooLarge) // gorilla closed with 1009
+			}
 			return
 		}
 		if sess == nil {

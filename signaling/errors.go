@@ -60,7 +60,6 @@ var (
 	ErrBadReason       = errors.New("signaling: unknown report reason")
 	ErrNothingToReport = errors.New("signaling: nobody to report: no partner now or in the last minutes")
 	ErrRateLimited     = errors.New("signaling: too many messages, slow down")
-	ErrBanned          = errors.New("signaling: this address is banned")
 	ErrInternal        = errors.New("signaling: internal error")
 )
 
@@ -98,7 +97,6 @@ var errorCodes = []struct {
 	{ErrBadReason, CodeBadReason},
 	{ErrNothingToReport, CodeNothingToReport},
 	{ErrRateLimited, CodeRateLimited},
-	{ErrBanned, CodeBanned},
 }
 
 // messageOf is the human message sent with an error code. It never includes

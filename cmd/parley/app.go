@@ -118,8 +118,10 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 		AllowedOrigins:  cfg.AllowedOrigins,
 		TrustedProxies:  cfg.TrustedProxies,
 		ResumeWindow:    cfg.ResumeWindow,
+		SessionTTL:      cfg.SessionTTL,
 		HideIPDefault:   cfg.HideIPDefault,
 		MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+		OnSessionEnd:    a.endSession,
 		Static: static.Handler(static.Options{
 			SessionTTL:    cfg.SessionTTL,
 			ResumeWindow:  cfg.ResumeWindow,
@@ -159,6 +161,13 @@ func (a *app) sessionLive(id string) bool {
 		return false
 	}
 	return a.sig.SessionLive(id)
+}
+
+// endSession ends a banned or erased session's relay allocations now.
+func (a *app) endSession(id string) {
+	if a.relay != nil {
+		a.relay.EndSession(id)
+	}
 }
 
 func (a *app) banned(addr netip.Addr) bool {

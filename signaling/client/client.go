@@ -3,6 +3,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ type Config struct {
 	Token string
 	// Header is added to the upgrade request (e.g. X-Forwarded-For in tests).
 	Header http.Header
+	// TLS configures wss:// connections (a private CA in tests). Nil uses
+	// the system roots.
+	TLS *tls.Config
 
 	// WebRTC enables the PeerConnection; without it the client only speaks
 	// the signaling protocol (the load generator).
@@ -117,7 +121,7 @@ func (e *CloseError) Error() string {
 }
 
 func (c *Client) connect(ctx context.Context) (*websocket.Conn, *signaling.Outbound, error) {
-	d := websocket.Dialer{HandshakeTimeout: c.cfg.HandshakeTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	d := websocket.Dialer{HandshakeTimeout: c.cfg.HandshakeTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024, TLSClientConfig: c.cfg.TLS}
 	if c.cfg.LocalAddr.IsValid() {
 		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.cfg.LocalAddr.AsSlice()}}
 		d.NetDialContext = nd.DialContext
