@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -27,7 +28,7 @@ import (
 func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "signaling address (loopback only)")
-	statsAddr := fs.String("stats", "127.0.0.1:8081", "stats address: GET /stats (JSON; ?gc=1 collects garbage first)")
+	statsAddr := fs.String("stats", "127.0.0.1:8081", "stats address: GET /stats (JSON; ?gc=1 collects garbage first) and /debug/pprof/")
 	dir := fs.String("data-dir", "", "data directory (default: a temporary one, removed at exit)")
 	perAddr := fs.Int("max-conns-per-addr", 16, "connections per address, as parley's --max-conns-per-addr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -89,6 +90,9 @@ func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error 
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(benchStats(srv))
 	})
+	// Profiles of the bench server, for the optimisation work (loopback only).
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 	ss := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
