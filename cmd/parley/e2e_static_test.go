@@ -62,6 +62,17 @@ func TestBrowserStaticPages(t *testing.T) {
 	if !evalT[bool](b, `document.querySelectorAll('main').length === 1 && !!document.querySelector('a.skip-link[href="#main"]')`) {
 		t.Error("no single main landmark with a skip link")
 	}
+	// Every text the page or the client sets by key has a string, in every state the client uses.
+	if bad := evalT[[]string](b, `import('/i18n.js').then((m) => {
+		const keys = [...document.querySelectorAll('[data-i18n]')].map((e) => e.dataset.i18n)
+			.concat([...document.querySelectorAll('[data-i18n-placeholder]')].map((e) => e.dataset.i18nPlaceholder))
+			.concat([...document.querySelectorAll('[data-i18n-aria-label]')].map((e) => e.dataset.i18nAriaLabel))
+			.concat(['connecting', 'direct', 'relay', 'reconnecting', 'partnerReconnecting', 'failed', 'ended', 'server'].map((s) => 'state.' + s))
+			.concat(['next', 'leave', 'gone', 'banned', 'you', 'reported'].map((s) => 'left.' + s));
+		return keys.filter((k) => !m.has(k));
+	})`); len(bad) > 0 {
+		t.Errorf("keys without a string: %q", bad)
+	}
 	// Every error code the server can send has its own message in both languages.
 	known := evalT[[]string](b, `import('/i18n.js').then((m) => m.errorCodes)`)
 	for _, code := range serverErrorCodes(t) {

@@ -77,6 +77,7 @@ const strings = {
     'state.partnerReconnecting': 'The stranger is reconnecting…',
     'state.failed': 'The connection failed',
     'state.server': 'Reconnecting to the server…',
+    'state.ended': 'Chat ended',
     'left.next': 'The stranger moved on.',
     'left.leave': 'The stranger ended the chat.',
     'left.gone': 'The stranger lost the connection and did not come back.',
@@ -200,6 +201,7 @@ const strings = {
     'state.partnerReconnecting': 'De ander maakt opnieuw verbinding…',
     'state.failed': 'De verbinding is mislukt',
     'state.server': 'Opnieuw verbinden met de server…',
+    'state.ended': 'Gesprek beëindigd',
     'left.next': 'De ander is doorgegaan.',
     'left.leave': 'De ander heeft het gesprek beëindigd.',
     'left.gone': 'De verbinding met de ander is verbroken en kwam niet terug.',
@@ -303,7 +305,10 @@ export function setLang(l, root = document) {
   for (const b of root.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === l));
 }
 
-/** has reports whether key exists in every language (used by the e2e tests through the page). */
+/** has reports whether there is an English string for key. */
+export function has(key) { return key in strings.en; }
+
+/** missing lists the keys a language lacks (used by the e2e tests through the page). */
 export function missing() {
   const out = [];
   for (const l of languages) {
