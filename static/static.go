@@ -3,7 +3,9 @@ package static
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -85,18 +87,23 @@ var contentTypes = map[string]string{
 type file struct {
 	body        []byte
 	contentType string
+	etag        string // strong validator from the content, so revalidation costs a 304 only
+}
+
+func newFile(body []byte, contentType string) file {
+	sum := sha256.Sum256(body)
+	return file{body: body, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 }
 
 type handler struct {
 	files   map[string]file // URL path -> file
-	privacy map[string][]byte
-	modTime time.Time
+	privacy map[string]file // language -> rendered notice
 }
 
 // Handler serves the client's files, / as index.html, and GET /privacy. Anything else is 404.
 func Handler(o Options) http.Handler {
 	o = o.withDefaults()
-	h := &handler{files: map[string]file{}, privacy: map[string][]byte{}, modTime: time.Now()}
+	h := &handler{files: map[string]file{}, privacy: map[string]file{}}
 	err := fs.WalkDir(web, "web", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -109,7 +116,7 @@ func Handler(o Options) http.Handler {
 		if err != nil {
 			return err
 		}
-		h.files[strings.TrimPrefix(p, "web")] = file{body: b, contentType: ct}
+		h.files[strings.TrimPrefix(p, "web")] = newFile(b, ct)
 		return nil
 	})
 	if err != nil {
@@ -123,7 +130,7 @@ func Handler(o Options) http.Handler {
 		if err != nil {
 			panic(err)
 		}
-		h.privacy[lang] = b
+		h.privacy[lang] = newFile(b, contentTypes[".html"])
 	}
 	return h
 }
@@ -136,7 +143,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var ok bool
 	if r.URL.Path == "/privacy" {
 		lang := privacyLang(r)
-		f, ok = file{body: h.privacy[lang], contentType: contentTypes[".html"]}, true
+		f, ok = h.privacy[lang], true
 		w.Header().Set("Content-Language", lang)
 		w.Header().Add("Vary", "Accept-Language")
 	} else {
@@ -154,7 +161,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", f.contentType)
 	// no-cache, not no-store: the browser revalidates, so a new release is picked up at once.
 	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "", h.modTime, bytes.NewReader(f.body))
+	w.Header().Set("ETag", f.etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 }
 
 // privacyLang picks Dutch for ?lang=nl or a browser that prefers Dutch, English otherwise.

@@ -261,16 +261,29 @@ func TestIndexReferencesExist(t *testing.T) {
 
 func TestConditionalGet(t *testing.T) {
 	h := Handler(Options{})
-	r := get(t, h, "GET", "/app.js", nil)
-	lm := r.Header.Get("Last-Modified")
-	if lm == "" {
-		t.Fatal("no Last-Modified")
+	for _, p := range []string{"/app.js", "/", "/privacy"} {
+		t.Run(p, func(t *testing.T) {
+			r := get(t, h, "GET", p, nil)
+			etag := r.Header.Get("ETag")
+			if etag == "" {
+				t.Fatal("no ETag")
+			}
+			r2 := get(t, h, "GET", p, map[string]string{"If-None-Match": etag})
+			if r2.StatusCode != http.StatusNotModified {
+				t.Errorf("status %d, want 304", r2.StatusCode)
+			}
+			if r2.Header.Get("Content-Security-Policy") == "" {
+				t.Error("304 without security headers")
+			}
+			if r3 := get(t, h, "GET", p, map[string]string{"If-None-Match": `"other"`}); r3.StatusCode != 200 {
+				t.Errorf("status %d for another ETag, want 200", r3.StatusCode)
+			}
+		})
 	}
-	r2 := get(t, h, "GET", "/app.js", map[string]string{"If-Modified-Since": lm})
-	if r2.StatusCode != http.StatusNotModified {
-		t.Errorf("status %d, want 304", r2.StatusCode)
-	}
-	if r2.Header.Get("Content-Security-Policy") == "" {
-		t.Error("304 without security headers")
+	// The two languages of the notice are different documents.
+	en := get(t, h, "GET", "/privacy?lang=en", nil).Header.Get("ETag")
+	nl := get(t, h, "GET", "/privacy?lang=nl", nil).Header.Get("ETag")
+	if en == nl {
+		t.Error("the English and Dutch notices share an ETag")
 	}
 }
