@@ -19,6 +19,7 @@ type webrtcConfig struct {
 	Pairs       int
 	Concurrency int
 	Relay       bool
+	RelayWait   time.Duration
 }
 
 func mainWebRTC(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
@@ -28,6 +29,7 @@ func mainWebRTC(ctx context.Context, args []string, getenv func(string) string, 
 	fs.IntVar(&c.Pairs, "pairs", 20, "pairs to connect, one after the other per worker")
 	fs.IntVar(&c.Concurrency, "concurrency", 1, "pairs connecting at once")
 	fs.BoolVar(&c.Relay, "relay", false, "gather relay candidates only (through the server's TURN relay from welcome)")
+	fs.DurationVar(&c.RelayWait, "relay-wait", 0, "pion's wait before it accepts a relay pair (pion's own default is 2s; browsers do not wait)")
 	if err := parseFlags(fs, args, out, "Pairs of pion peers (signaling/client with WebRTC, loopback candidates) join, are matched and\nopen the \"chat\" data channel through parley's signaling; with -relay through its TURN relay.\nMeasures each peer's time from matched to the data channel open, and from its join to the open."); err != nil {
 		return err
 	}
@@ -98,6 +100,7 @@ func onePair(ctx context.Context, cfg webrtcConfig, pool *sources, m2o, j2o, j2m
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetRelayAcceptanceMinWait(cfg.RelayWait)
 	var peers [2]*client.Client
 	for i := range peers {
 		src, err := pool.get(ctx)
