@@ -12,20 +12,26 @@ func (e *Engine) check() error {
 		if s.id != id {
 			return fmt.Errorf("session %q filed under %q", s.id, id)
 		}
-		if s.ent == nil && len(s.rel) == 0 {
+		if s.ent == nil && s.rels.len() == 0 {
 			return fmt.Errorf("session %q kept with nothing to keep", id)
 		}
-		for p, r := range s.rel {
-			ps := e.sessions[p]
-			if ps == nil || ps.rel[id] != r || r == (relation{}) || p == id {
-				return fmt.Errorf("relation %q-%q not symmetric or empty", id, p)
+		if s.rels.big != nil && s.rels.small != nil || s.rels.big == nil && len(s.rels.small) > smallRels {
+			return fmt.Errorf("session %q: relations both in the slice and the map", id)
+		}
+		var err error
+		s.rels.all(func(p *session, r relation) {
+			if e.sessions[p.id] != p || p.rels.get(s) != r || r == (relation{}) || p == s {
+				err = fmt.Errorf("relation %q-%q not symmetric, empty or to a dropped record", id, p.id)
 			}
+		})
+		if err != nil {
+			return err
 		}
 		x := s.ent
 		if x == nil {
 			continue
 		}
-		if !x.queued || x.s != s {
+		if !x.queued || x.s != s || x != &s.e {
 			return fmt.Errorf("entry of %q inconsistent", id)
 		}
 		queued++
@@ -44,12 +50,12 @@ func (e *Engine) check() error {
 		if x.q.list != want {
 			return fmt.Errorf("entry of %q on the wrong list", id)
 		}
-		if len(x.in) != len(x.interests) {
-			return fmt.Errorf("entry of %q: %d nodes for %d interests", id, len(x.in), len(x.interests))
+		if x.mode != modeInterests && len(x.in) != 0 {
+			return fmt.Errorf("entry of %q: interests outside interests mode", id)
 		}
-		for i, it := range x.interests {
-			if x.in[i].list == nil || e.interest[x.media][it] != x.in[i].list {
-				return fmt.Errorf("entry of %q not on the list of interest %q", id, it)
+		for _, in := range x.in {
+			if in.list == nil || e.interest[x.media][in.name] != in.list {
+				return fmt.Errorf("entry of %q not on the list of interest %q", id, in.name)
 			}
 		}
 	}

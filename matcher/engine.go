@@ -166,43 +166,45 @@ type Engine struct {
 	pending  list                     // interests people still within InterestWait: their deadlines in order
 	fallback [nMedia]list             // interests people past InterestWait
 
-	newcomers []*entry // joined since the last Tick; stale once left or replaced
-	visit     []*entry // scratch for Tick
-	formed    []formed // scratch for Tick
+	newcomers []*entry   // joined since the last Tick; stale once left or replaced
+	visit     []*entry   // scratch for Tick
+	scratch   []string   // scratch for Join: interests being checked
+	free      []*session // records to reuse, at most maxFree
+	formed    []formed   // scratch for Tick
 
 	work uint64 // entries Tick visited and list nodes it examined: lets tests check it follows change
 }
 
 // session is what the engine knows about one ID. It exists while the ID is queued or has
-// a history, and no longer, so memory is bounded by people waiting plus live histories.
+// relations, and no longer, so memory is bounded by people waiting plus live histories.
 type session struct {
-	id  string
-	ent *entry // nil when not queued
-	// rel is symmetric: s.rel[p] == sessions[p].rel[s.id]. A check therefore needs one
-	// side only, and Forget can clean the other side without scanning everyone.
-	rel map[string]relation
+	id   string
+	ent  *entry // &e while queued, else nil
+	e    entry  // reused by every Join of this ID: no allocation per join
+	rels rels
 }
 
-type relation struct {
-	met   int  // pairs formed between the two
-	avoid bool // one skipped or reported the other
-}
-
-// entry is one place in a queue. The preference lives here only, so it is gone as soon
+// entry is one place in a queue. The preference lives here only and is cleared as soon
 // as the person leaves the queue or is paired.
 type entry struct {
-	s         *session
-	seq       uint64
-	deadline  time.Time // interests: when the person falls back to random
-	mode      int8
-	media     int8
-	queued    bool
-	fellBack  bool // interests: past InterestWait
-	pref      int  // opposite
-	interests []string
-	mark      uint64 // last Tick that put the entry on the visit list
-	q         node   // random[media], opposite[media][pref], or pending then fallback[media]
-	in        []node // interests: one node per interest list
+	s        *session
+	seq      uint64
+	deadline time.Time // interests: when the person falls back to random
+	mode     int8
+	media    int8
+	queued   bool
+	fellBack bool    // interests: past InterestWait
+	pref     int     // opposite
+	mark     uint64  // last Tick that put the entry on the visit list
+	q        node    // random[media], opposite[media][pref], or pending then fallback[media]
+	in       []inode // interests: one per interest, on that interest's list
+}
+
+// inode is an interest of an entry and its place on that interest's list; one slice of
+// them (reused by the next Join of the same ID) holds both.
+type inode struct {
+	node
+	name string
 }
 
 type formed struct {
@@ -272,7 +274,7 @@ func (e *Engine) Join(now time.Time, r Request) error {
 		return ErrBadMedia
 	}
 	pref := -1
-	var interests []string
+	interests := e.scratch[:0]
 	switch mo {
 	case modeOpposite:
 		if r.Preference == "" {
@@ -285,7 +287,7 @@ func (e *Engine) Join(now time.Time, r Request) error {
 		pref = p
 	case modeInterests:
 		var err error
-		if interests, err = normInterests(r.Interests); err != nil {
+		if interests, err = normInterests(interests, r.Interests); err != nil {
 			return err
 		}
 	}
@@ -293,13 +295,13 @@ func (e *Engine) Join(now time.Time, r Request) error {
 
 	s := e.sessions[r.ID]
 	if s == nil {
-		s = &session{id: r.ID}
-		e.sessions[r.ID] = s
+		s = e.newSession(r.ID)
 	} else if s.ent != nil {
 		e.unqueue(s.ent)
 	}
 	e.seq++
-	x := &entry{s: s, seq: e.seq, mode: int8(mo), media: int8(md), queued: true, pref: pref, interests: interests}
+	x := &s.e
+	*x = entry{s: s, seq: e.seq, mode: int8(mo), media: int8(md), queued: true, pref: pref, in: x.in[:0]}
 	switch mo {
 	case modeRandom:
 		e.random[md].push(&x.q, x)
@@ -308,15 +310,18 @@ func (e *Engine) Join(now time.Time, r Request) error {
 	case modeInterests:
 		x.deadline = now.Add(e.wait)
 		e.pending.push(&x.q, x)
-		x.in = make([]node, len(interests))
+		x.in = slices.Grow(x.in, len(interests))[:len(interests)]
 		for i, it := range interests {
 			l := e.interest[md][it]
 			if l == nil {
 				l = new(list)
 				e.interest[md][it] = l
 			}
-			l.push(&x.in[i], x)
+			x.in[i].name = it
+			l.push(&x.in[i].node, x)
 		}
+		clear(interests)
+		e.scratch = interests[:0]
 	}
 	s.ent = x
 	e.counts[mo][md]++
@@ -329,13 +334,14 @@ func (e *Engine) Join(now time.Time, r Request) error {
 	return nil
 }
 
-func normInterests(in []string) ([]string, error) {
-	var out []string
+// normInterests appends the distinct non-empty interests of in to out.
+func normInterests(out, in []string) ([]string, error) {
 	for _, s := range in {
 		if s == "" || slices.Contains(out, s) {
 			continue
 		}
 		if len(s) > MaxInterestLen || len(out) == MaxInterests {
+			clear(out) // out is the engine's scratch: keep no rejected input in it
 			return nil, ErrBadInterests
 		}
 		out = append(out, s)
@@ -376,23 +382,55 @@ func (e *Engine) Waiting() []Count {
 func (e *Engine) unqueue(x *entry) {
 	x.q.list.remove(&x.q)
 	for i := range x.in {
-		n := &x.in[i]
+		n := &x.in[i].node
 		l := n.list
 		l.remove(n)
 		if l.head == nil {
-			delete(e.interest[x.media], x.interests[i])
+			delete(e.interest[x.media], x.in[i].name)
 		}
 	}
 	e.counts[x.mode][x.media]--
 	e.queued--
 	x.queued = false
-	x.pref, x.interests, x.in = -1, nil, nil
+	clear(x.in)
+	x.pref, x.in, x.fellBack = -1, x.in[:0], false
 	x.s.ent = nil
 }
 
 func (e *Engine) dropIfEmpty(s *session) {
-	if s.ent == nil && len(s.rel) == 0 {
-		delete(e.sessions, s.id)
+	if s.ent == nil && s.rels.len() == 0 {
+		e.dropSession(s)
+	}
+}
+
+// maxFree bounds the records kept for reuse. Reusing them halves the garbage of a chat
+// (the GC, not the matching, was most of the cost), and the bound returns memory after a peak.
+const maxFree = 1024
+
+func (e *Engine) newSession(id string) *session {
+	var s *session
+	if n := len(e.free); n > 0 {
+		s = e.free[n-1]
+		e.free[n-1] = nil
+		e.free = e.free[:n-1]
+		in := s.e.in[:0]
+		*s = session{id: id}
+		s.e.in = in
+	} else {
+		s = &session{id: id}
+	}
+	e.sessions[id] = s
+	return s
+}
+
+// dropSession deletes a record that is neither queued nor related to anyone. Nothing
+// else points to it: relations are symmetric, and a stale newcomer pointer sees an entry
+// that is not queued, or, once reused, a queued one that Tick may visit again harmlessly.
+func (e *Engine) dropSession(s *session) {
+	delete(e.sessions, s.id)
+	if len(e.free) < maxFree {
+		s.id, s.rels = "", rels{}
+		e.free = append(e.free, s)
 	}
 }
 
@@ -527,13 +565,13 @@ func (e *Engine) oldestOlder(y *entry) *entry {
 // Everyone on the lists oldestOlder passes is compatible with y by mode and media, so the
 // walk skips only people y must not meet again: it is bounded by y's history.
 func (e *Engine) first(l *list, y *entry, limit uint64) *entry {
-	rel := y.s.rel
+	rs := &y.s.rels
 	for n := l.head; n != nil && n.e.seq < limit; n = n.next {
 		e.work++
-		if rel == nil {
+		if rs.len() == 0 {
 			return n.e
 		}
-		if r, ok := rel[n.e.s.id]; ok && (r.avoid || r.met >= e.maxMeet) {
+		if r := rs.get(n.e.s); r.avoid || int(r.met) >= e.maxMeet {
 			continue
 		}
 		return n.e
@@ -547,22 +585,25 @@ func (e *Engine) pair(c, y *entry) Pair {
 	if c.mode == y.mode {
 		p.Mode = modeNames[c.mode]
 		if c.mode == modeInterests {
-			p.Shared = shared(c.interests, y.interests)
+			p.Shared = shared(c.in, y.in)
 		}
 	}
-	r := c.s.rel[y.s.id]
+	r := c.s.rels.get(y.s)
 	r.met++
-	e.relate(c.s, y.s, r)
+	relate(c.s, y.s, r)
 	e.unqueue(c)
 	e.unqueue(y)
 	return p
 }
 
-func shared(a, b []string) []string {
+func shared(a, b []inode) []string {
 	var out []string
-	for _, s := range a {
-		if slices.Contains(b, s) {
-			out = append(out, s)
+	for i := range a {
+		for j := range b {
+			if a[i].name == b[j].name {
+				out = append(out, a[i].name)
+				break
+			}
 		}
 	}
 	slices.Sort(out)

@@ -1,6 +1,9 @@
 package matcher
 
-import "slices"
+import (
+	"math"
+	"slices"
+)
 
 // History is whom one session must not meet again: what the caller persists with the
 // session and hands back to Restore after a restart.
@@ -16,9 +19,9 @@ func (e *Engine) Avoid(a, b string) {
 		return
 	}
 	sa, sb := e.sessionFor(a), e.sessionFor(b)
-	r := sa.rel[b]
+	r := sa.rels.get(sb)
 	r.avoid = true
-	e.relate(sa, sb, r)
+	relate(sa, sb, r)
 }
 
 // Forget drops everything about id: its place in a queue, its history, and its entries in
@@ -32,15 +35,12 @@ func (e *Engine) Forget(id string) {
 	if s.ent != nil {
 		e.unqueue(s.ent)
 	}
-	for p := range s.rel {
-		ps := e.sessions[p] // exists: relations are symmetric
-		delete(ps.rel, id)
-		if len(ps.rel) == 0 {
-			ps.rel = nil
-			e.dropIfEmpty(ps)
-		}
-	}
-	delete(e.sessions, id)
+	s.rels.all(func(p *session, _ relation) {
+		p.rels.del(s)
+		e.dropIfEmpty(p)
+	})
+	s.rels = rels{}
+	e.dropSession(s)
 }
 
 // History returns a snapshot of id's history (Avoid sorted), empty for an unknown id.
@@ -50,17 +50,17 @@ func (e *Engine) History(id string) History {
 	if s == nil {
 		return h
 	}
-	for p, r := range s.rel {
+	s.rels.all(func(p *session, r relation) {
 		if r.avoid {
-			h.Avoid = append(h.Avoid, p)
+			h.Avoid = append(h.Avoid, p.id)
 		}
 		if r.met > 0 {
 			if h.Met == nil {
-				h.Met = make(map[string]int, len(s.rel))
+				h.Met = make(map[string]int, s.rels.len())
 			}
-			h.Met[p] = r.met
+			h.Met[p.id] = int(r.met)
 		}
-	}
+	})
 	slices.Sort(h.Avoid)
 	return h
 }
@@ -76,16 +76,18 @@ func (e *Engine) Restore(id string, h History) {
 	s := e.sessionFor(id)
 	for _, p := range h.Avoid {
 		if validRef(p) && p != id {
-			r := s.rel[p]
+			ps := e.sessionFor(p)
+			r := s.rels.get(ps)
 			r.avoid = true
-			e.relate(s, e.sessionFor(p), r)
+			relate(s, ps, r)
 		}
 	}
 	for p, n := range h.Met {
 		if validRef(p) && p != id && n > 0 {
-			r := s.rel[p]
-			r.met = max(r.met, n)
-			e.relate(s, e.sessionFor(p), r)
+			ps := e.sessionFor(p)
+			r := s.rels.get(ps)
+			r.met = int32(min(max(int(r.met), n), math.MaxInt32))
+			relate(s, ps, r)
 		}
 	}
 	e.dropIfEmpty(s)
@@ -96,20 +98,13 @@ func validRef(id string) bool { return id != "" && len(id) <= MaxIDLen }
 func (e *Engine) sessionFor(id string) *session {
 	s := e.sessions[id]
 	if s == nil {
-		s = &session{id: id}
-		e.sessions[id] = s
+		s = e.newSession(id)
 	}
 	return s
 }
 
 // relate sets the relation between a and b on both sides.
-func (e *Engine) relate(a, b *session, r relation) {
-	if a.rel == nil {
-		a.rel = make(map[string]relation, 1)
-	}
-	if b.rel == nil {
-		b.rel = make(map[string]relation, 1)
-	}
-	a.rel[b.id] = r
-	b.rel[a.id] = r
+func relate(a, b *session, r relation) {
+	a.rels.set(b, r)
+	b.rels.set(a, r)
 }
