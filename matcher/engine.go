@@ -141,6 +141,9 @@ func (c Config) validate() error {
 // It is not safe for concurrent use: the caller serialises every call (one mutex around
 // the engine is enough, since no call blocks or does I/O).
 //
+// Call Tick right after each Join, for latency, and every few hundred milliseconds, so
+// that interests people fall back soon after InterestWait; nothing else ever needs it.
+//
 // Work is proportional to what changed: Join and Leave are O(1) plus the number of
 // interests; Tick looks only at people who joined since the last Tick and at interests
 // people whose wait ran out, and finds each one's oldest compatible partner from the
