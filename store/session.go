@@ -73,8 +73,12 @@ func (s *Store) PutSession(sess *Session) error {
 	})
 }
 
+// jsonSession encodes a session for sealing. The ID is left out: it is the
+// record's key, bound to the value as additional data, and 64 bytes less
+// per record means fewer pages written per batch.
 func jsonSession(sess *Session) ([]byte, error) {
 	c := *sess
+	c.ID = ""
 	c.Created, c.LastSeen = c.Created.UTC(), c.LastSeen.UTC()
 	b, err := json.Marshal(&c)
 	if err != nil {
@@ -148,16 +152,17 @@ func (s *Store) decodeSession(key, v []byte) (*Session, header, error) {
 	return sess, h, nil
 }
 
-// unmarshalSession decodes an opened session record and checks that it
-// belongs under key.
+// unmarshalSession decodes an opened session record stored under key.
 func unmarshalSession(key, plain []byte) (*Session, error) {
 	var sess Session
 	if err := json.Unmarshal(plain, &sess); err != nil {
 		return nil, ErrCorrupt
 	}
-	if sess.ID != hex.EncodeToString(key) {
+	id := hex.EncodeToString(key)
+	if sess.ID != "" && sess.ID != id {
 		return nil, ErrCorrupt
 	}
+	sess.ID = id
 	return &sess, nil
 }
 
