@@ -62,9 +62,13 @@ type churn struct {
 	pool *sources
 
 	started, connected, finished, unfinished, skipped atomic.Int64
-	joins, pairs, sent, received                      atomic.Int64
-	errs                                              tally
-	j2m, fwd, fwdSDP                                  hist
+	// over is set when arrivals stop: from then on someone left waiting
+	// in the queue (the last one, or two who skipped each other) may wait
+	// in vain, which is the end of the run rather than an error.
+	over                         atomic.Bool
+	joins, pairs, sent, received atomic.Int64
+	errs                         tally
+	j2m, fwd, fwdSDP             hist
 }
 
 func runChurn(ctx context.Context, cfg churnConfig) (result, error) {
@@ -120,6 +124,7 @@ arrivals:
 		}
 	}
 	arrivalTime := time.Since(start)
+	r.over.Store(true)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -207,7 +212,7 @@ func (r *churn) person(ctx context.Context) {
 		m, err := c.read()
 		if err != nil {
 			switch {
-			case ctx.Err() != nil:
+			case ctx.Err() != nil, r.over.Load() && p.role == "" && netErrKind(err) == "timeout":
 				r.unfinished.Add(1)
 			default:
 				r.errs.add("read:" + closeKind(err))

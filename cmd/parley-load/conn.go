@@ -111,6 +111,12 @@ func dialPerson(ctx context.Context, u string, src netip.Addr, timeout time.Dura
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ws, resp, err := d.DialContext(ctx, u, nil)
+	if err != nil && resp == nil && errors.Is(err, syscall.ECONNRESET) {
+		// A new connection whose addresses and ports match one the
+		// kernel still holds in TIME_WAIT can be reset; a client retries.
+		time.Sleep(10 * time.Millisecond)
+		ws, resp, err = d.DialContext(ctx, u, nil)
+	}
 	if err != nil {
 		kind := "dial:" + netErrKind(err)
 		if resp != nil {
