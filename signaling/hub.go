@@ -82,7 +82,7 @@ func (s *Server) hello(c *conn, sess *session, now time.Time) {
 	switch {
 	case sess.state == statePaired:
 		state = "paired"
-	case sess.wasQueued && sess.join != nil:
+	case sess.state == stateQueued, sess.wasQueued && sess.join != nil:
 		state = "queued"
 	}
 	c.send(encode(&Outbound{
@@ -429,6 +429,10 @@ func (s *Server) enforceBan(now time.Time, prefix netip.Prefix, until time.Time)
 			sess.state = stateIdle
 		}
 		sess.banned = true
+		// The session ends with the ban: its record goes, so its relay
+		// credentials die with it even once it has left memory.
+		sess.erased = true
+		s.persist.remove(sess.id)
 		s.sessionEnded(sess.id)
 		sess.conn.send(bannedMessage(until))
 		sess.conn.close(CloseBanned, "banned")
@@ -522,6 +526,7 @@ func (s *Server) forgetLocked(sess *session, now time.Time) {
 		s.eng.Leave(sess.id)
 	}
 	sess.stopGrace()
+	sess.erased = true
 	if sess.conn != nil {
 		sess.conn.close(1000, "session erased")
 		sess.conn = nil

@@ -44,6 +44,7 @@ type session struct {
 	pairedAt   time.Time
 	queuedAt   time.Time
 	banned     bool
+	erased     bool // banned or erased: never written again
 
 	grace     *time.Timer // runs while a paired or queued person is away
 	wasQueued bool        // dropped while queued: requeue on return
@@ -168,7 +169,9 @@ func newPairID() string {
 // markDirty asks the persister to write the session. Callers hold s.mu.
 func (s *Server) markDirty(sess *session, now time.Time) {
 	sess.rec.LastSeen = now
-	s.persist.mark(sess.id)
+	if !sess.erased {
+		s.persist.mark(sess.id)
+	}
 }
 
 // touch records activity at most once a minute.

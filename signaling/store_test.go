@@ -119,6 +119,19 @@ func TestThreeDistinctReportersBan(t *testing.T) {
 	if ev := wait(t, target, client.EventClosed); ev.Code != signaling.CloseBanned {
 		t.Fatalf("close %d, want 4003", ev.Code)
 	}
+	// The banned session is over for the relay too, also once it has left
+	// memory: its record is gone.
+	id := ts.store.SessionID(target.Token())
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.srv.SessionLive(id) || ts.srv.Stats().Sessions > 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the banned session is still live for the relay")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := ts.store.GetSession(id); err == nil {
+		t.Fatal("the banned session's record is still stored")
+	}
 	// Connect again from the banned address: banned, then 4003.
 	ctx := ctxT(t, 5*time.Second)
 	_, err = client.Dial(ctx, client.Config{URL: ts.url, LocalAddr: netip.MustParseAddr("127.0.0.10")})
@@ -437,4 +450,26 @@ func TestErasedSessionLosesItsRelay(t *testing.T) {
 	if ts.srv.SessionLive(ts.store.SessionID(a.Token())) {
 		t.Fatal("an erased session is still live for the relay")
 	}
+}
+
+// A second tab of a queued session hears that it is queued.
+func TestTakeoverOfAQueuedSession(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.dial(signalingOnly())
+	if err := a.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "queued")
+	a2 := ts.dial(signalingOnly(), func(c *client.Config) { c.Token = a.Token() })
+	if w := a2.Welcome(); w.State != "queued" {
+		t.Fatalf("state %q, want queued", w.State)
+	}
+	if ev := wait(t, a, client.EventClosed); ev.Code != signaling.CloseTakenOver {
+		t.Fatalf("the first tab closed with %d, want 4001", ev.Code)
+	}
+	b := ts.dial(signalingOnly())
+	if err := b.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a2, "matched")
 }
