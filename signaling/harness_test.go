@@ -113,6 +113,8 @@ func loopbackEngine() *webrtc.SettingEngine {
 	se := &webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// pion waits 2 s before it accepts a relayed pair; browsers do not.
+	se.SetRelayAcceptanceMinWait(0)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	return se
 }

@@ -132,6 +132,8 @@ func loopbackPeer() *client.WebRTCConfig {
 	se := &webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// pion waits 2 s before it accepts a relayed pair; browsers do not.
+	se.SetRelayAcceptanceMinWait(0)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	return &client.WebRTCConfig{SettingEngine: se}
 }
