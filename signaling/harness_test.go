@@ -262,6 +262,26 @@ func pairUp(t testing.TB, a, b *client.Client, j client.Join) {
 	wait(t, b, client.EventOpen)
 }
 
+// join sends a join and waits until the person is queued.
+func join(t testing.TB, c *client.Client, j client.Join) {
+	t.Helper()
+	if err := c.Join(j); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, c, "queued")
+}
+
+// match queues a, then b, at random, and waits until both are matched.
+func match(t testing.TB, a, b *client.Client) {
+	t.Helper()
+	join(t, a, client.Join{})
+	if err := b.Join(client.Join{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, "matched")
+	wait(t, b, "matched")
+}
+
 // chat sends text one way and checks it arrives.
 func chat(t testing.TB, from, to *client.Client, text string) {
 	t.Helper()

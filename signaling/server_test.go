@@ -44,10 +44,7 @@ func TestTwoPeersChatAndTheServerNeverSeesIt(t *testing.T) {
 func TestRolesAndPartnerName(t *testing.T) {
 	ts := newTestServer(t)
 	a, b := ts.dial(signalingOnly()), ts.dial(signalingOnly())
-	if err := a.Join(client.Join{Name: "Ann"}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
+	join(t, a, client.Join{Name: "Ann"})
 	if err := b.Join(client.Join{Name: "Bo"}); err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +68,7 @@ func TestNextRequeuesBothAndNeverRematchesTheSkipped(t *testing.T) {
 	}
 	wait(t, a, "matched")
 	wait(t, b, "matched")
-	if err := c.Join(j); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, c, "queued")
+	join(t, c, j)
 
 	if err := a.Next(); err != nil { // a skips b
 		t.Fatal(err)
@@ -105,14 +99,8 @@ func TestNextRequeuesBothAndNeverRematchesTheSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(t, c, "partner-left")
-	if err := a.Join(j); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
-	if err := b.Join(j); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, b, "queued")
+	join(t, a, j)
+	join(t, b, j)
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
 	if ev, err := a.WaitFor(ctx, "matched"); err == nil {
@@ -370,10 +358,7 @@ func TestSilentClientIsDroppedAfterPongTimeout(t *testing.T) {
 	}))
 	a := ts.dial(signalingOnly())
 	silent := ts.raw(true)
-	if err := a.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
+	join(t, a, client.Join{})
 	silent.send(joinRandom)
 	silent.expect("queued")
 	silent.expect("matched")
@@ -530,10 +515,7 @@ func TestNoSessionOutlivesItsConnection(t *testing.T) {
 		rc.ws.Close()
 	}
 	c := ts.dial(signalingOnly())
-	if err := c.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, c, "queued")
+	join(t, c, client.Join{})
 	c.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for ts.srv.Stats().Sessions != 0 {
@@ -577,10 +559,7 @@ func TestHelloTimeoutAndQuietClients(t *testing.T) {
 		t.Fatal("pongs kept a connection without hello open")
 	}
 	time.Sleep(time.Until(start.Add(700 * time.Millisecond)))
-	if err := quiet.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, quiet, "queued")
+	join(t, quiet, client.Join{})
 }
 
 // A report that finds nobody to report changes nothing: a queued person
@@ -588,10 +567,7 @@ func TestHelloTimeoutAndQuietClients(t *testing.T) {
 func TestFailedReportKeepsTheQueue(t *testing.T) {
 	ts := newTestServer(t)
 	a := ts.dial(signalingOnly())
-	if err := a.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
+	join(t, a, client.Join{})
 	if err := a.Report("spam"); err != nil {
 		t.Fatal(err)
 	}

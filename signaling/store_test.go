@@ -50,15 +50,7 @@ func TestResumeAfterReload(t *testing.T) {
 func TestPartnerLeftGoneAfterTheWindow(t *testing.T) {
 	ts := newTestServer(t, withConfig(func(c *signaling.Config) { c.ResumeWindow = 300 * time.Millisecond }))
 	a, b := ts.dial(signalingOnly()), ts.dial(signalingOnly())
-	if err := a.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
-	if err := b.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "matched")
-	wait(t, b, "matched")
+	match(t, a, b)
 	tok := a.Token()
 	a.Drop()
 	wait(t, b, "partner-reconnecting")
@@ -80,10 +72,7 @@ func TestPartnerLeftGoneAfterTheWindow(t *testing.T) {
 // meet pairs the target with a reporter and has the reporter report.
 func meetAndReport(t *testing.T, target, reporter *client.Client) {
 	t.Helper()
-	if err := target.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, target, "queued")
+	join(t, target, client.Join{})
 	if err := reporter.Join(client.Join{}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +147,7 @@ func TestBanEndsThePartnersChat(t *testing.T) {
 	// within the grace period, while the target already chats with a
 	// bystander.
 	r3 := ts.dial(signalingOnly(), from("127.0.0.23"))
-	if err := target.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, target, "queued")
+	join(t, target, client.Join{})
 	if err := r3.Join(client.Join{}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,10 +159,7 @@ func TestBanEndsThePartnersChat(t *testing.T) {
 	wait(t, r3, "left")
 	wait(t, target, "partner-left")
 	bystander := ts.dial(signalingOnly(), from("127.0.0.24"))
-	if err := target.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, target, "queued")
+	join(t, target, client.Join{})
 	if err := bystander.Join(client.Join{}); err != nil {
 		t.Fatal(err)
 	}
@@ -213,19 +196,13 @@ func TestFakeReportersBanNobody(t *testing.T) {
 	if again.Welcome() == nil {
 		t.Fatal("target refused")
 	}
-	if err := target.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, target, "queued")
+	join(t, target, client.Join{})
 }
 
 func TestAPIMeShowsAndErases(t *testing.T) {
 	ts := newTestServer(t)
 	a, b := ts.dial(signalingOnly()), ts.dial(signalingOnly())
-	if err := a.Join(client.Join{Name: "Canaryname", Mode: "opposite", Preference: a.Welcome().Preferences[0].ID}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
+	join(t, a, client.Join{Name: "Canaryname", Mode: "opposite", Preference: a.Welcome().Preferences[0].ID})
 	_ = b
 	get := func() (int, map[string]any) {
 		req, _ := http.NewRequest("GET", ts.base+"/api/me", nil)
@@ -310,10 +287,7 @@ func TestHideIPStripsWhatAClientLeaks(t *testing.T) {
 	leaky.SetNAT1To1IPs([]string{"127.0.0.77"}, webrtc.ICECandidateTypeHost) // a recognisable host address
 	a := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: leaky, IgnoreHideIP: true}))
 	b := ts.dial()
-	if err := a.Join(client.Join{HideIP: true}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
+	join(t, a, client.Join{HideIP: true})
 	if err := b.Join(client.Join{}); err != nil {
 		t.Fatal(err)
 	}
@@ -353,15 +327,7 @@ func TestHideIPStripsWhatAClientLeaks(t *testing.T) {
 func TestChatEndedWhileAway(t *testing.T) {
 	ts := newTestServer(t, withConfig(func(c *signaling.Config) { c.ResumeWindow = 10 * time.Second }))
 	a, b := ts.dial(signalingOnly()), ts.dial(signalingOnly())
-	if err := a.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
-	if err := b.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "matched")
-	wait(t, b, "matched")
+	match(t, a, b)
 	tok := a.Token()
 	a.Drop()
 	wait(t, b, "partner-reconnecting")
@@ -377,10 +343,7 @@ func TestChatEndedWhileAway(t *testing.T) {
 		t.Fatalf("reason %q", m.Reason)
 	}
 	// b skipped a: they never meet again.
-	if err := a2.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a2, "queued")
+	join(t, a2, client.Join{})
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	if _, err := a2.WaitFor(ctx, "matched"); err == nil {
@@ -394,10 +357,7 @@ func TestWelcomeStateOnResume(t *testing.T) {
 	if w := a.Welcome(); w.State != "idle" {
 		t.Fatalf("new session state %q", w.State)
 	}
-	if err := a.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
+	join(t, a, client.Join{})
 	tok := a.Token()
 	a.Drop()
 	time.Sleep(100 * time.Millisecond)
@@ -456,10 +416,7 @@ func TestErasedSessionLosesItsRelay(t *testing.T) {
 func TestTakeoverOfAQueuedSession(t *testing.T) {
 	ts := newTestServer(t)
 	a := ts.dial(signalingOnly())
-	if err := a.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, a, "queued")
+	join(t, a, client.Join{})
 	a2 := ts.dial(signalingOnly(), func(c *client.Config) { c.Token = a.Token() })
 	if w := a2.Welcome(); w.State != "queued" {
 		t.Fatalf("state %q, want queued", w.State)
