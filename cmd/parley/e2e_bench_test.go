@@ -1,0 +1,282 @@
+//go:build e2e
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// BenchmarkBrowserDataChannelOpen measures, with two real Chromiums paired through the whole
+// server, how long the "chat" data channel takes to open: from the construction of the page's
+// RTCPeerConnection (which the client does synchronously on "matched", in text mode) to the
+// channel's open event, on the slower of the two sides. direct lets ICE use host candidates;
+// relayed ticks hide-my-IP on both sides (iceTransportPolicy "relay" through the embedded TURN
+// relay). It reports p50-ms, p95-ms and max-ms over the b.N pairings; ns/op is suppressed, because
+// an iteration also includes loading the page and joining, which is not what is measured.
+//
+//	go test -tags e2e -run '^$' -bench BrowserDataChannelOpen -benchtime 20x ./cmd/parley/
+//
+// The two browsers are started once and reused. The matcher lets the same two sessions meet only
+// twice (and never again after Next), so every iteration ends the chat with End, clears the
+// cookies and reloads both pages: each pairing is between two fresh sessions.
+//
+// The helpers of e2e_browser_test.go take a *testing.T, so this file has a small copy of the
+// launch (same Chromium flags) for a testing.TB. The client is not changed: timerScript wraps
+// RTCPeerConnection from outside, like instrument does.
+func BenchmarkBrowserDataChannelOpen(b *testing.B) {
+	app := startTestApp(b, func(c *Config) {
+		// Every iteration opens two new sessions and, relayed, two allocations from 127.0.0.1.
+		c.TURNMaxPerAddr = 1000
+		c.LogLevel = "warn"
+	})
+	ann := newBenchBrowser(b, "ann")
+	bob := newBenchBrowser(b, "bob")
+	for _, tc := range []struct {
+		name   string
+		hideIP bool
+		path   string
+	}{{"direct", false, "direct"}, {"relayed", true, "relay"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ann.tb, bob.tb = b, b
+			var slow, span, cand, ice, dtls []float64
+			for range b.N {
+				a, o := pairOnce(b, app.URL, ann, bob, tc.hideIP, tc.path)
+				s := a
+				if o.Open-o.Created > a.Open-a.Created {
+					s = o
+				}
+				slow = append(slow, s.Open-s.Created)
+				span = append(span, math.Max(a.Open, o.Open)-math.Min(a.Created, o.Created))
+				cand = append(cand, s.Cand-s.Created)
+				ice = append(ice, s.ICE-s.Created)
+				dtls = append(dtls, s.DTLS-s.Created)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(percentile(slow, 50), "p50-ms")
+			b.ReportMetric(percentile(slow, 95), "p95-ms")
+			b.ReportMetric(percentile(slow, 100), "max-ms")
+			// span: from the first RTCPeerConnection of the two to the last open (wall clock, the
+			// two browsers run on the same machine); it adds the gap between the two matched.
+			b.ReportMetric(percentile(span, 50), "span-p50-ms")
+			// Where the time goes on the slower side (p50, ms after the RTCPeerConnection): its first
+			// local candidate, ICE connected, DTLS connected; open follows DTLS by SCTP's handshake.
+			b.Logf("%s, %d pairings, slower side ms: %s", tc.name, len(slow), fmtMs(slow))
+			b.Logf("%s p50 ms: first candidate %.1f, ICE connected %.1f, DTLS connected %.1f, open %.1f",
+				tc.name, percentile(cand, 50), percentile(ice, 50), percentile(dtls, 50), percentile(slow, 50))
+		})
+	}
+}
+
+// dcTimes is what timerScript records for one RTCPeerConnection, in ms of wall-clock time
+// (performance.timeOrigin + performance.now()).
+type dcTimes struct {
+	Created float64 `json:"created"`
+	Cand    float64 `json:"cand"` // first local candidate
+	ICE     float64 `json:"ice"`  // iceConnectionState connected
+	DTLS    float64 `json:"dtls"` // connectionState connected (DTLS done)
+	Open    float64 `json:"open"`
+}
+
+// timerScript runs in every page before its own scripts. It records when each RTCPeerConnection
+// is constructed and when its first data channel (created here or announced by the partner) opens.
+const timerScript = `(() => {
+  const Orig = window.RTCPeerConnection;
+  window.__dcTimes = [];
+  if (!Orig) return;
+  const now = () => performance.timeOrigin + performance.now();
+  function Timed(...args) {
+    const pc = new Orig(...args);
+    const rec = { created: now(), cand: 0, ice: 0, dtls: 0, open: 0 };
+    window.__dcTimes.push(rec);
+    pc.addEventListener('icecandidate', (ev) => { if (ev.candidate && !rec.cand) rec.cand = now(); });
+    pc.addEventListener('iceconnectionstatechange', () => {
+      if (!rec.ice && ['connected', 'completed'].includes(pc.iceConnectionState)) rec.ice = now();
+    });
+    pc.addEventListener('connectionstatechange', () => { if (!rec.dtls && pc.connectionState === 'connected') rec.dtls = now(); });
+    const mark = (ch) => {
+      if (ch.readyState === 'open' && !rec.open) rec.open = now();
+      ch.addEventListener('open', () => { if (!rec.open) rec.open = now(); });
+    };
+    const cdc = pc.createDataChannel.bind(pc);
+    pc.createDataChannel = (...a) => { const ch = cdc(...a); mark(ch); return ch; };
+    pc.addEventListener('datachannel', (ev) => mark(ev.channel));
+    return pc;
+  }
+  Timed.prototype = Orig.prototype;
+  Object.setPrototypeOf(Timed, Orig);
+  window.RTCPeerConnection = Timed;
+})();`
+
+// pairOnce gives both browsers fresh sessions, pairs them and returns each side's times of its
+// (only) RTCPeerConnection once both channels are open and the path is the expected one.
+func pairOnce(tb testing.TB, base string, ann, bob *benchBrowser, hideIP bool, path string) (dcTimes, dcTimes) {
+	tb.Helper()
+	for _, x := range []*benchBrowser{ann, bob} {
+		x.fresh(base)
+	}
+	ann.start(hideIP)
+	ann.waitTrue("queue", `document.body.dataset.screen === 'queue'`, shortWait)
+	bob.start(hideIP)
+	var got [2]dcTimes
+	for i, x := range []*benchBrowser{ann, bob} {
+		ts := poll[[]dcTimes](x, "data channel open",
+			`(() => { const t = window.__dcTimes; return t.length && t[t.length - 1].open ? t : null; })()`, longWait)
+		if len(ts) != 1 {
+			tb.Fatalf("%s: %d peer connections, want 1", x.name, len(ts))
+		}
+		got[i] = ts[0]
+	}
+	// The measured open used the path asked for (the page shows it once connected).
+	for _, x := range []*benchBrowser{ann, bob} {
+		s := poll[string](x, "connection path",
+			`(() => { const s = document.getElementById('conn-state').dataset.state; return s === 'direct' || s === 'relay' ? s : ''; })()`, longWait)
+		if s != path {
+			tb.Fatalf("%s: connection %q, want %q", x.name, s, path)
+		}
+	}
+	// End the chat (bob's page follows with "partner left") before the next pairing.
+	ann.eval(`document.getElementById('end').click()`)
+	bob.waitTrue("chat ended", `!document.getElementById('ended').hidden`, shortWait)
+	return got[0], got[1]
+}
+
+// benchBrowser is one headless Chromium with one tab, launched like newBrowser launches one.
+type benchBrowser struct {
+	tb     testing.TB
+	name   string
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newBenchBrowser(tb testing.TB, name string) *benchBrowser {
+	tb.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		tb.Fatalf("Chromium is required and is missing at %s: %v", chromiumPath, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 800),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("lang", "en-US"),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	x := &benchBrowser{tb: tb, name: name, ctx: ctx, cancel: func() { cancel(); acancel() }}
+	tb.Cleanup(x.cancel)
+	// The first Run binds the browser's life to its context: start it without a time limit.
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("%s: starting Chromium: %v", name, err)
+	}
+	start, scancel := context.WithTimeout(ctx, 60*time.Second)
+	defer scancel()
+	err := chromedp.Do(start, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: timerScript})
+		return err
+	}))
+	if err != nil {
+		tb.Fatalf("%s: starting Chromium: %v", name, err)
+	}
+	return x
+}
+
+// fresh drops the session cookie and loads the page, so the server hands out a new session, and
+// waits for its welcome.
+func (x *benchBrowser) fresh(base string) {
+	x.tb.Helper()
+	ctx, cancel := context.WithTimeout(x.ctx, shortWait)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		x.tb.Fatalf("%s: clearing cookies: %v", x.name, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+		x.tb.Fatalf("%s: loading the page: %v", x.name, err)
+	}
+	x.waitTrue("welcome", `document.body.dataset.screen === 'start' && !document.getElementById('start-button').disabled`, shortWait)
+}
+
+// start fills in the start form (random, text) as joinOpts' defaults do and submits it.
+func (x *benchBrowser) start(hideIP bool) {
+	x.tb.Helper()
+	x.eval(fmt.Sprintf(`(() => {
+		document.querySelector('input[name=mode][value=random]').click();
+		document.querySelector('input[name=media][value=text]').click();
+		document.getElementById('name').value = %s;
+		const hide = document.getElementById('hide-ip');
+		if (hide.checked !== %t) hide.click();
+		document.getElementById('consent').checked = true;
+		document.getElementById('adult').checked = true;
+		document.getElementById('start-button').click();
+	})()`, js(x.name), hideIP))
+}
+
+func (x *benchBrowser) eval(expr string) {
+	x.tb.Helper()
+	ctx, cancel := context.WithTimeout(x.ctx, shortWait)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](expr)); err != nil {
+		x.tb.Fatalf("%s: evaluating %s: %v", x.name, short(expr), err)
+	}
+}
+
+func (x *benchBrowser) waitTrue(what, expr string, timeout time.Duration) {
+	x.tb.Helper()
+	poll[bool](x, what, expr, timeout)
+}
+
+// poll waits until expr is truthy and returns its value. The interval does not bound the
+// measurement: the page records its own times.
+func poll[T any](x *benchBrowser, what, expr string, timeout time.Duration) T {
+	x.tb.Helper()
+	ctx, cancel := context.WithTimeout(x.ctx, timeout+5*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Poll[T](expr,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	if err != nil {
+		x.tb.Fatalf("%s: waiting for %s: %v", x.name, what, err)
+	}
+	return v
+}
+
+// percentile is the nearest-rank percentile p (0 < p <= 100) of xs.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func fmtMs(xs []float64) string {
+	s := ""
+	for i, x := range xs {
+		if i > 0 {
+			s += " "
+		}
+		s += fmt.Sprintf("%.1f", x)
+	}
+	return s
+}
