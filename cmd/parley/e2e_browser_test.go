@@ -99,9 +99,12 @@ func newBrowser(t *testing.T, name string, width, height int) *browser {
 
 	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
 	consoleCalls := chromedp.Events(ctx, runtime.ConsoleAPICalled)
-	start, scancel := context.WithTimeout(ctx, 60*time.Second)
-	defer scancel()
-	err := chromedp.Do(start, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	// The first call starts the browser and ties its life to the context it
+	// gets, so it must be ctx itself, not a timeout derived from it; a
+	// watchdog bounds the start instead.
+	watchdog := time.AfterFunc(60*time.Second, b.cancel)
+	defer watchdog.Stop()
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: instrument})
 		return err
 	}))
