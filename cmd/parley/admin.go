@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime"
 	"strings"
@@ -87,6 +88,7 @@ func newAdminServer(a *app) (*adminServer, error) {
 	if s.enabled {
 		mux.Handle("GET /admin/bans", s.auth(s.serveBans))
 		mux.Handle("DELETE /admin/bans/{key}", s.auth(s.serveLiftBan))
+		mux.Handle("GET /admin/ban-lookup", s.auth(s.serveBanLookup))
 		mux.Handle("GET /admin/stats", s.auth(s.serveStats))
 	}
 	s.srv = &http.Server{
@@ -251,6 +253,32 @@ func (s *adminServer) serveBans(w http.ResponseWriter, _ *http.Request) {
 	}
 	for _, b := range bans {
 		resp.Bans = append(resp.Bans, banJSON{Key: b.Key, Until: b.Until.UTC(), Count: b.Count})
+	}
+	writeJSONResponse(w, http.StatusOK, resp)
+}
+
+// serveBanLookup tells an operator whether an address they were given (a
+// person who writes in about a ban) is banned, and under which key, so the
+// ban can be lifted. The address is hashed as the store hashes it and is
+// neither logged nor kept.
+func (s *adminServer) serveBanLookup(w http.ResponseWriter, r *http.Request) {
+	addr, err := netip.ParseAddr(r.URL.Query().Get("addr"))
+	if err != nil {
+		plain(w, http.StatusBadRequest, "addr must be an IPv4 or IPv6 address\n")
+		return
+	}
+	ban, banned, err := s.store.Banned(time.Now(), addr)
+	if err != nil {
+		s.log.Error("ban lookup failed", "err", err)
+		plain(w, http.StatusInternalServerError, "internal error\n")
+		return
+	}
+	resp := struct {
+		Banned bool     `json:"banned"`
+		Ban    *banJSON `json:"ban,omitempty"`
+	}{Banned: banned}
+	if banned {
+		resp.Ban = &banJSON{Key: ban.Key, Until: ban.Until.UTC(), Count: ban.Count}
 	}
 	writeJSONResponse(w, http.StatusOK, resp)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +211,25 @@ func TestAdminBans(t *testing.T) {
 	got := list()
 	if len(got.Bans) != 1 || got.Bans[0].Key != ban.Key || got.Bans[0].Count != 1 || !got.Bans[0].Until.Equal(ban.Until) {
 		t.Fatalf("bans = %+v, want the one of key %s until %v", got, ban.Key, ban.Until)
+	}
+
+	// An operator can find the ban of an address someone wrote in with.
+	for _, tc := range []struct {
+		addr, want string
+		status     int
+	}{
+		{target.String(), ban.Key, http.StatusOK},
+		{"::ffff:" + target.String(), ban.Key, http.StatusOK},
+		{"203.0.113.9", `"banned": false`, http.StatusOK},
+		{"not-an-address", "addr must be", http.StatusBadRequest},
+	} {
+		status, body := do(t, "GET", base+"/admin/ban-lookup?addr="+url.QueryEscape(tc.addr), testAdminToken)
+		if status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("lookup %s: %d %s", tc.addr, status, body)
+		}
+	}
+	if status, _ := do(t, "GET", base+"/admin/ban-lookup?addr="+target.String(), ""); status != http.StatusUnauthorized {
+		t.Errorf("lookup without a token: %d", status)
 	}
 
 	for _, tc := range []struct {
