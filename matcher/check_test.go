@@ -79,7 +79,9 @@ func (e *Engine) check() error {
 	nodes := 0
 	for _, l := range lists {
 		var prev *node
+		walked := 0
 		for n := l.head; n != nil; prev, n = n, n.next {
+			walked++
 			if n.list != l || n.prev != prev || !n.e.queued {
 				return fmt.Errorf("list links broken at %q", n.e.s.id)
 			}
@@ -93,6 +95,9 @@ func (e *Engine) check() error {
 		}
 		if l.tail != prev {
 			return fmt.Errorf("list tail wrong")
+		}
+		if l.n != walked {
+			return fmt.Errorf("list counts %d entries, holds %d", l.n, walked)
 		}
 	}
 	want := 0

@@ -380,6 +380,18 @@ func (e *Engine) Waiting() []Count {
 	return out
 }
 
+// WaitingByPreference counts the people waiting in opposite mode per preference id, all media
+// together: an aggregate for the public stats, in time proportional to the preference list.
+func (e *Engine) WaitingByPreference() map[string]int {
+	out := make(map[string]int, len(e.topics.Preferences))
+	for i, p := range e.topics.Preferences {
+		for md := range nMedia {
+			out[p.ID] += e.opposite[md][i].n
+		}
+	}
+	return out
+}
+
 // unqueue removes x from every list and forgets its request (preference included).
 // The caller decides whether the session record goes too.
 func (e *Engine) unqueue(x *entry) {

@@ -361,11 +361,17 @@ func TestWaiting(t *testing.T) {
 	if got := e.Waiting(); !slices.Equal(got, want) {
 		t.Fatalf("Waiting = %v, want %v", got, want)
 	}
+	if got := e.WaitingByPreference(); got["left"] != 2 || got["right"] != 0 || len(got) != len(DefaultTopics().Preferences) {
+		t.Fatalf("WaitingByPreference = %v", got)
+	}
 	e.Leave("b")
 	e.Forget("d")
 	want[3].N, want[4].N = 1, 0
 	if got := e.Waiting(); !slices.Equal(got, want) {
 		t.Fatalf("Waiting = %v, want %v", got, want)
+	}
+	if got := e.WaitingByPreference(); got["left"] != 1 {
+		t.Fatalf("WaitingByPreference after a leave = %v", got)
 	}
 }
 

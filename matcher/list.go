@@ -5,6 +5,7 @@ package matcher
 // stays ordered by age without sorting, and leaving is O(1) from anywhere.
 type list struct {
 	head, tail *node
+	n          int // entries on the list, for aggregates
 }
 
 // node links one entry into one list; an entry embeds one node per list it is on.
@@ -22,6 +23,7 @@ func (l *list) push(n *node, e *entry) {
 		l.head = n
 	}
 	l.tail = n
+	l.n++
 }
 
 func (l *list) remove(n *node) {
@@ -36,4 +38,5 @@ func (l *list) remove(n *node) {
 		l.tail = n.prev
 	}
 	n.prev, n.next, n.list = nil, nil, nil
+	l.n--
 }

@@ -1,10 +1,6 @@
 package signaling
 
-import (
-	"errors"
-
-	"github.com/gorilla/websocket"
-)
+import "errors"
 
 // Wire error codes. They are the contract with every client: docs/PROTOCOL.md
 // lists each with its meaning.
@@ -109,6 +105,3 @@ func messageOf(err error) string {
 	}
 	return "internal error"
 }
-
-// closeCodeTooLarge is what gorilla sends when a frame exceeds the read limit.
-const closeCodeTooLarge = websocket.CloseMessageTooBig

@@ -18,7 +18,6 @@ import (
 	"github.com/parley-chat/parley/signaling/signalingtest"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
-	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 )
 
@@ -108,17 +107,6 @@ func (ts *testServer) close() {
 	_ = ts.store.Close()
 }
 
-// loopbackEngine lets pion peers on one host reach each other over 127.0.0.1.
-func loopbackEngine() *webrtc.SettingEngine {
-	se := &webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	// pion waits 2 s before it accepts a relayed pair; browsers do not.
-	se.SetRelayAcceptanceMinWait(0)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	return se
-}
-
 type peerOpt func(*client.Config)
 
 func from(addr string) peerOpt {
@@ -134,7 +122,7 @@ func signalingOnly() peerOpt { return func(c *client.Config) { c.WebRTC = nil } 
 // dial connects a Go peer with a pion PeerConnection.
 func (ts *testServer) dial(opts ...peerOpt) *client.Client {
 	ts.t.Helper()
-	cfg := client.Config{URL: ts.url, WebRTC: &client.WebRTCConfig{SettingEngine: loopbackEngine()}}
+	cfg := client.Config{URL: ts.url, WebRTC: &client.WebRTCConfig{SettingEngine: client.LoopbackEngine()}}
 	for _, o := range opts {
 		o(&cfg)
 	}

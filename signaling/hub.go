@@ -384,8 +384,7 @@ func (s *Server) report(c *conn, sess *session, reason string, now time.Time) er
 	switch {
 	case sess.state == statePaired && sess.partner != nil:
 		target = sess.partner.addr
-		s.eng.Avoid(sess.id, sess.partner.id)
-		s.endPairLocked(sess, ReasonLeave, true, now)
+		s.endPairLocked(sess, ReasonLeave, true, now) // true: the two never meet again
 	case sess.lastPartner != "" && now.Sub(sess.lastPartnerAt) <= s.cfg.ReportGrace:
 		target = sess.lastPartnerAddr
 		s.eng.Avoid(sess.id, sess.lastPartner)

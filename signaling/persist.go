@@ -21,7 +21,6 @@ type persister struct {
 	dirty   map[string]struct{}
 	finals  map[string]*store.Session  // last snapshots of sessions that left memory dirty
 	deletes map[string][]chan struct{} // sessions to delete, and who waits for it
-	flushes []chan struct{}
 }
 
 func newPersister(s *Server) *persister {
@@ -64,17 +63,6 @@ func (p *persister) remove(id string) <-chan struct{} {
 	return done
 }
 
-// flush returns a channel that closes once everything marked so far is in
-// the store.
-func (p *persister) flush() <-chan struct{} {
-	done := make(chan struct{})
-	p.mu.Lock()
-	p.flushes = append(p.flushes, done)
-	p.mu.Unlock()
-	p.poke()
-	return done
-}
-
 func (p *persister) poke() {
 	select {
 	case p.wake <- struct{}{}:
@@ -100,13 +88,10 @@ const maxParallelWrites = 256
 
 func (p *persister) round() {
 	p.mu.Lock()
-	dirty, finals, deletes, flushes := p.dirty, p.finals, p.deletes, p.flushes
-	p.dirty, p.finals, p.deletes, p.flushes = make(map[string]struct{}), make(map[string]*store.Session), make(map[string][]chan struct{}), nil
+	dirty, finals, deletes := p.dirty, p.finals, p.deletes
+	p.dirty, p.finals, p.deletes = make(map[string]struct{}), make(map[string]*store.Session), make(map[string][]chan struct{})
 	p.mu.Unlock()
 	if len(dirty) == 0 && len(finals) == 0 && len(deletes) == 0 {
-		for _, f := range flushes {
-			close(f)
-		}
 		return
 	}
 
@@ -152,8 +137,5 @@ func (p *persister) round() {
 		for _, w := range waiters {
 			close(w)
 		}
-	}
-	for _, f := range flushes {
-		close(f)
 	}
 }

@@ -241,13 +241,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.checkOrigin(r) {
-		s.metrics.countRefused("origin")
+		s.metrics.countRefused(refusedOrigin)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
 	prefix := store.Normalize(addr)
 	if err := s.acquire(prefix); err != nil {
-		s.metrics.countRefused("capacity")
+		s.metrics.countRefused(refusedCapacity)
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return

@@ -139,14 +139,12 @@ func (s *Server) restore(now time.Time) error {
 		s.sessions[r.ID] = sess
 		s.eng.Restore(r.ID, matcher.History{Avoid: r.Avoid, Met: r.Met})
 	}
-	restored := 0
 	for _, sess := range s.sessions {
 		sess.partner = s.sessions[sess.rec.Partner]
 		s.startGraceLocked(sess, now)
-		restored++
 	}
-	if restored > 0 {
-		s.log.Info("pairs restored from the store", "people", restored)
+	if n := len(s.sessions); n > 0 {
+		s.log.Info("pairs restored from the store", "people", n)
 	}
 	return nil
 }

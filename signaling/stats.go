@@ -22,19 +22,26 @@ type counters struct {
 	writes      atomic.Int64
 	writeNanos  atomic.Int64
 
-	mu            sync.Mutex // guards the maps and histograms
+	// By label, over closed sets fixed at start: counting on the read path
+	// takes no lock.
+	messages tally // by message type
+	errors   tally // by wire error code
+	refused  tally // upgrades refused, by reason
+
+	mu            sync.Mutex // guards the histograms
 	joinToMatched Histogram
 	chatLength    Histogram
-	messages      map[string]int64
-	errors        map[string]int64
-	refused       map[string]int64
 }
 
 func newCounters() *counters {
+	codes := []string{CodeInternal, CodeTooLarge}
+	for _, m := range errorCodes {
+		codes = append(codes, m.code)
+	}
 	return &counters{
-		messages:      map[string]int64{},
-		errors:        map[string]int64{},
-		refused:       map[string]int64{},
+		messages:      newTally(TypeHello, TypeJoin, TypeSignal, TypeNext, TypeLeave, TypeReport),
+		errors:        newTally(codes...),
+		refused:       newTally(refusedOrigin, refusedCapacity),
 		joinToMatched: newHistogram(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
 		chatLength:    newHistogram(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 	}
@@ -82,16 +89,44 @@ func (c *counters) observeChat(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// countMessage counts a message by type; only protocol types reach it, so
-// the label set is closed.
-func (c *counters) countMessage(t string)   { c.inc(c.messages, t) }
-func (c *counters) countError(code string)  { c.inc(c.errors, code) }
-func (c *counters) countRefused(why string) { c.inc(c.refused, why) }
+// Reasons an upgrade is refused, as counted.
+const (
+	refusedOrigin   = "origin"
+	refusedCapacity = "capacity"
+)
 
-func (c *counters) inc(m map[string]int64, k string) {
-	c.mu.Lock()
-	m[k]++
-	c.mu.Unlock()
+func (c *counters) countMessage(t string)   { c.messages.inc(t) }
+func (c *counters) countError(code string)  { c.errors.inc(code) }
+func (c *counters) countRefused(why string) { c.refused.inc(why) }
+
+// tally counts by key over a set of keys fixed when it is made; the map is
+// never written after that, so it is read without a lock.
+type tally map[string]*atomic.Int64
+
+func newTally(keys ...string) tally {
+	t := make(tally, len(keys))
+	for _, k := range keys {
+		t[k] = new(atomic.Int64)
+	}
+	return t
+}
+
+// inc counts one for k; a key outside the set is a bug and not counted.
+func (t tally) inc(k string) {
+	if n := t[k]; n != nil {
+		n.Add(1)
+	}
+}
+
+// snapshot returns the keys counted at least once.
+func (t tally) snapshot() map[string]int64 {
+	out := make(map[string]int64, len(t))
+	for k, n := range t {
+		if v := n.Load(); v > 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (c *counters) observeWrite(d time.Duration) {
@@ -141,8 +176,8 @@ func (s *Server) Stats() Stats {
 		StoreWrites:      m.writes.Load(),
 		StoreWriteTime:   time.Duration(m.writeNanos.Load()),
 	}
+	st.Messages, st.Errors, st.Refused = m.messages.snapshot(), m.errors.snapshot(), m.refused.snapshot()
 	m.mu.Lock()
-	st.Messages, st.Errors, st.Refused = copyMap(m.messages), copyMap(m.errors), copyMap(m.refused)
 	st.JoinToMatched, st.ChatLength = m.joinToMatched.clone(), m.chatLength.clone()
 	m.mu.Unlock()
 
@@ -151,22 +186,9 @@ func (s *Server) Stats() Stats {
 	st.Waiting = s.eng.Waiting()
 	st.Sessions = len(s.sessions)
 	st.ChatsToday, st.ChatsEndedToday, st.AvgChatLength = s.daily.get(now)
-	st.PreferenceSpread = map[string]int{}
-	for _, sess := range s.sessions {
-		if sess.state == stateQueued && sess.join != nil && sess.join.Mode == matcher.ModeOpposite {
-			st.PreferenceSpread[sess.join.Preference]++
-		}
-	}
+	st.PreferenceSpread = s.eng.WaitingByPreference()
 	s.mu.Unlock()
 	return st
-}
-
-func copyMap(m map[string]int64) map[string]int64 {
-	out := make(map[string]int64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // dailyStats counts chats of the current UTC day. Guarded by Server.mu.

@@ -72,12 +72,7 @@ func TestPartnerLeftGoneAfterTheWindow(t *testing.T) {
 // meet pairs the target with a reporter and has the reporter report.
 func meetAndReport(t *testing.T, target, reporter *client.Client) {
 	t.Helper()
-	join(t, target, client.Join{})
-	if err := reporter.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, reporter, "matched")
-	wait(t, target, "matched")
+	match(t, target, reporter)
 	if err := reporter.Report("abuse"); err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +91,8 @@ func TestThreeDistinctReportersBan(t *testing.T) {
 			t.Fatalf("report %d: reason %q", i, m.Reason)
 		}
 	}
-	// The target's partner when the ban lands learns why the chat ended:
-	// the third reporter's report bans the target, so use a bystander pair.
+	// The third report bans the target (TestBanEndsThePartnersChat shows
+	// what the partner of a banned person hears).
 	third := ts.dial(signalingOnly(), from("127.0.0.13"))
 	meetAndReport(t, target, third)
 	b := wait(t, target, "banned").Msg
@@ -137,7 +132,7 @@ func TestThreeDistinctReportersBan(t *testing.T) {
 
 // A banned person's partner is told the chat ended because of a ban.
 func TestBanEndsThePartnersChat(t *testing.T) {
-	ts := newTestServer(t, withConfig(func(c *signaling.Config) {}))
+	ts := newTestServer(t)
 	target := ts.dial(signalingOnly(), from("127.0.0.20"))
 	for _, addr := range []string{"127.0.0.21", "127.0.0.22"} {
 		meetAndReport(t, target, ts.dial(signalingOnly(), from(addr)))
@@ -147,23 +142,14 @@ func TestBanEndsThePartnersChat(t *testing.T) {
 	// within the grace period, while the target already chats with a
 	// bystander.
 	r3 := ts.dial(signalingOnly(), from("127.0.0.23"))
-	join(t, target, client.Join{})
-	if err := r3.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, r3, "matched")
-	wait(t, target, "matched")
+	match(t, target, r3)
 	if err := r3.Leave(); err != nil {
 		t.Fatal(err)
 	}
 	wait(t, r3, "left")
 	wait(t, target, "partner-left")
 	bystander := ts.dial(signalingOnly(), from("127.0.0.24"))
-	join(t, target, client.Join{})
-	if err := bystander.Join(client.Join{}); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, bystander, "matched")
+	match(t, target, bystander)
 	if err := r3.Report("spam"); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +269,7 @@ func TestHideIPUsesTheRelay(t *testing.T) {
 // no address of the sender anywhere in the SDP.
 func TestHideIPStripsWhatAClientLeaks(t *testing.T) {
 	ts := newTestServer(t, withRelay())
-	leaky := loopbackEngine()
+	leaky := client.LoopbackEngine()
 	leaky.SetNAT1To1IPs([]string{"127.0.0.77"}, webrtc.ICECandidateTypeHost) // a recognisable host address
 	a := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: leaky, IgnoreHideIP: true}))
 	b := ts.dial()
@@ -385,8 +371,8 @@ func TestWelcomeStateOnResume(t *testing.T) {
 // die with it, not at the next refresh.
 func TestErasedSessionLosesItsRelay(t *testing.T) {
 	ts := newTestServer(t, withRelay())
-	a := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: loopbackEngine(), ForceRelay: true}))
-	b := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: loopbackEngine(), ForceRelay: true}))
+	a := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: client.LoopbackEngine(), ForceRelay: true}))
+	b := ts.dial(withWebRTC(&client.WebRTCConfig{SettingEngine: client.LoopbackEngine(), ForceRelay: true}))
 	pairUp(t, a, b, client.Join{})
 	chat(t, a, b, "relayed")
 	before := ts.relay.Stats().Allocations

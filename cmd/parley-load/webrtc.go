@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/signaling/client"
-	"github.com/pion/webrtc/v4"
 )
 
 type webrtcConfig struct {
@@ -96,10 +95,7 @@ func runWebRTC(ctx context.Context, cfg webrtcConfig) (result, error) {
 func onePair(ctx context.Context, cfg webrtcConfig, pool *sources, m2o, j2o, j2m *hist) string {
 	ctx, cancel := context.WithTimeout(ctx, 3*cfg.Timeout)
 	defer cancel()
-	se := &webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se := client.LoopbackEngine()
 	se.SetRelayAcceptanceMinWait(cfg.RelayWait)
 	var peers [2]*client.Client
 	for i := range peers {

@@ -6,14 +6,12 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -151,7 +149,7 @@ func pairOnce(tb testing.TB, base string, ann, bob *benchBrowser, hideIP bool, p
 	return got[0], got[1]
 }
 
-// benchBrowser is one headless Chromium with one tab, launched like newBrowser launches one.
+// benchBrowser is one headless Chromium with one tab, started by launchChromium.
 type benchBrowser struct {
 	tb     testing.TB
 	name   string
@@ -161,44 +159,8 @@ type benchBrowser struct {
 
 func newBenchBrowser(tb testing.TB, name string) *benchBrowser {
 	tb.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		tb.Fatalf("Chromium is required and is missing at %s: %v", chromiumPath, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("lang", "en-US"),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	x := &benchBrowser{tb: tb, name: name, ctx: ctx, cancel: func() { cancel(); acancel() }}
-	tb.Cleanup(x.cancel)
-	// The first Run binds the browser's life to its context: start it without a time limit.
-	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("%s: starting Chromium: %v", name, err)
-	}
-	start, scancel := context.WithTimeout(ctx, 60*time.Second)
-	defer scancel()
-	err := chromedp.Do(start, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: timerScript})
-		return err
-	}))
-	if err != nil {
-		tb.Fatalf("%s: starting Chromium: %v", name, err)
-	}
-	return x
+	ctx, cancel := launchChromium(tb, name, 1280, 800, timerScript)
+	return &benchBrowser{tb: tb, name: name, ctx: ctx, cancel: cancel}
 }
 
 // fresh drops the session cookie and loads the page, so the server hands out a new session, and

@@ -66,15 +66,17 @@ type browser struct {
 	problems []string // exceptions and console errors from the page
 }
 
-// newBrowser starts a headless Chromium. Closing it is registered with t.Cleanup.
-func newBrowser(t *testing.T, name string, width, height int) *browser {
-	t.Helper()
+// launchChromium starts a headless Chromium with fake camera and microphone and WebRTC over
+// loopback, runs script in every new document, and returns its tab and how to close it. Closing
+// is also registered with tb.Cleanup.
+func launchChromium(tb testing.TB, name string, width, height int, script string) (context.Context, context.CancelFunc) {
+	tb.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("Chromium is required for the browser tests and is missing at %s (apt-get install -y chromium): %v", chromiumPath, err)
+		tb.Fatalf("Chromium is required for the browser tests and is missing at %s (apt-get install -y chromium): %v", chromiumPath, err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(tb.TempDir()),
 		chromedp.NoSandbox, // the tests run as root
 		chromedp.DisableGPU,
 		chromedp.WindowSize(width, height),
@@ -93,24 +95,32 @@ func newBrowser(t *testing.T, name string, width, height int) *browser {
 	)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	b := &browser{t: t, name: name, ctx: ctx}
-	b.cancel = func() { cancel(); acancel() }
+	closeAll := func() { cancel(); acancel() }
+	tb.Cleanup(closeAll)
+	// The first call starts the browser and ties its life to the context it
+	// gets, so it must be ctx itself, not a timeout derived from it; a
+	// watchdog bounds the start instead.
+	watchdog := time.AfterFunc(60*time.Second, closeAll)
+	defer watchdog.Stop()
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return err
+	}))
+	if err != nil {
+		tb.Fatalf("%s: starting Chromium: %v", name, err)
+	}
+	return ctx, closeAll
+}
+
+// newBrowser starts a headless Chromium. Closing it is registered with t.Cleanup.
+func newBrowser(t *testing.T, name string, width, height int) *browser {
+	t.Helper()
+	ctx, cancel := launchChromium(t, name, width, height, instrument)
+	b := &browser{t: t, name: name, ctx: ctx, cancel: cancel}
 	t.Cleanup(b.close)
 
 	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
 	consoleCalls := chromedp.Events(ctx, runtime.ConsoleAPICalled)
-	// The first call starts the browser and ties its life to the context it
-	// gets, so it must be ctx itself, not a timeout derived from it; a
-	// watchdog bounds the start instead.
-	watchdog := time.AfterFunc(60*time.Second, b.cancel)
-	defer watchdog.Stop()
-	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: instrument})
-		return err
-	}))
-	if err != nil {
-		t.Fatalf("%s: starting Chromium: %v", name, err)
-	}
 	go func() {
 		for ev, err := range exceptions {
 			if err != nil {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/client"
-	"github.com/pion/webrtc/v4"
 )
 
 var (
@@ -128,14 +127,9 @@ func serverArgs(dataDir string, port int) []string {
 	}
 }
 
+// loopbackPeer is a WebRTC config for Go peers on this host.
 func loopbackPeer() *client.WebRTCConfig {
-	se := &webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	// pion waits 2 s before it accepts a relayed pair; browsers do not.
-	se.SetRelayAcceptanceMinWait(0)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	return &client.WebRTCConfig{SettingEngine: se}
+	return &client.WebRTCConfig{SettingEngine: client.LoopbackEngine()}
 }
 
 // storedPair asks /api/me which pair the store holds for a session.

@@ -271,7 +271,7 @@ func writeJSON(ws *websocket.Conn, v any) error {
 	return ws.WriteJSON(v)
 }
 
-// Events returns the next event, or an error when ctx ends or the client is
+// Event returns the next event, or an error when ctx ends or the client is
 // closed with nothing left to read.
 func (c *Client) Event(ctx context.Context) (Event, error) { return c.events.get(ctx) }
 

@@ -22,6 +22,18 @@ type WebRTCConfig struct {
 	IgnoreHideIP bool
 }
 
+// LoopbackEngine is a pion setting engine for peers that all run on one
+// host and reach each other over 127.0.0.1 (tests, the load generator). It
+// accepts a relayed pair at once, as browsers do, instead of pion's 2 s wait.
+func LoopbackEngine() *webrtc.SettingEngine {
+	se := &webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetRelayAcceptanceMinWait(0)
+	return se
+}
+
 // chatMessage is what travels over the data channel, browser to browser;
 // the server never sees it.
 type chatMessage struct {
