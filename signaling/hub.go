@@ -2,11 +2,11 @@ package signaling
 
 import (
 	"errors"
+	"github.com/parley-chat/parley/store/prefix"
 	"net/netip"
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
-	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
 )
 
@@ -406,7 +406,7 @@ func (s *Server) report(c *conn, sess *session, reason string, now time.Time) er
 	if banned {
 		s.metrics.bans.Add(1)
 		s.log.Info("address banned after reports", "until", ban.Until.UTC().Format(time.RFC3339))
-		s.enforceBan(now, store.Normalize(target), ban.Until)
+		s.enforceBan(now, prefix.Of(target), ban.Until)
 	}
 	return nil
 }

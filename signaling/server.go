@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/parley-chat/parley/store/prefix"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -245,7 +246,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	prefix := store.Normalize(addr)
+	prefix := prefix.Of(addr)
 	if err := s.acquire(prefix); err != nil {
 		s.metrics.countRefused(refusedCapacity)
 		w.Header().Set("Retry-After", "10")

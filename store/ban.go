@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chat/parley/store/prefix"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,21 +24,6 @@ type Ban struct {
 	Key   string    `json:"key"`
 	Until time.Time `json:"until"`
 	Count int       `json:"count"`
-}
-
-// Normalize returns the prefix an address is judged by: IPv4 (IPv4-mapped
-// IPv6 unwrapped first) as its /32, IPv6 as its /64; zones are dropped. The
-// zero Addr gives the zero Prefix.
-func Normalize(a netip.Addr) netip.Prefix {
-	if !a.IsValid() {
-		return netip.Prefix{}
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64)
-	return p
 }
 
 // prefixHash is the HMAC-SHA256 of a normalised prefix under a key's
@@ -97,7 +83,7 @@ func (s *Store) Report(now time.Time, target, reporter netip.Addr, reason string
 	if err != nil {
 		return Ban{}, false, err
 	}
-	tp, rp := Normalize(target), Normalize(reporter)
+	tp, rp := prefix.Of(target), prefix.Of(reporter)
 	if tp == rp {
 		return s.Banned(now, target) // counts for nothing
 	}
@@ -225,7 +211,7 @@ func (s *Store) Banned(now time.Time, addr netip.Addr) (Ban, bool, error) {
 	if err != nil {
 		return Ban{}, false, err
 	}
-	hs := s.prefixHashes(Normalize(addr))
+	hs := s.prefixHashes(prefix.Of(addr))
 	var ban Ban
 	var banned bool
 	err = s.view(func(tx *bolt.Tx) (err error) {

@@ -2,39 +2,16 @@ package store
 
 import (
 	"errors"
+	"github.com/parley-chat/parley/store/prefix"
 	"net/netip"
 	"testing"
 	"time"
 )
 
-func TestNormalize(t *testing.T) {
-	tests := []struct {
-		in   netip.Addr
-		want string
-	}{
-		{addr("1.2.3.4"), "1.2.3.4/32"},
-		{addr("::ffff:1.2.3.4"), "1.2.3.4/32"},
-		{addr("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64"},
-		{addr("2001:db8:1:2::"), "2001:db8:1:2::/64"},
-		{addr("fe80::1%eth0"), "fe80::/64"},
-		{addr("::1"), "::/64"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in.String(), func(t *testing.T) {
-			if got := Normalize(tt.in); got.String() != tt.want {
-				t.Fatalf("Normalize(%v) = %v, want %s", tt.in, got, tt.want)
-			}
-		})
-	}
-	if Normalize(netip.Addr{}).IsValid() {
-		t.Fatal("Normalize(zero) is valid")
-	}
-}
-
 func TestBanKeying(t *testing.T) {
 	s, _ := newStore(t)
 	ks := s.keys.current()
-	key := func(a string) string { return string(ks.prefixHash(Normalize(addr(a)))) }
+	key := func(a string) string { return string(ks.prefixHash(prefix.Of(addr(a)))) }
 	tests := []struct {
 		a, b string
 		same bool

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parley-chat/parley/store/prefix"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -208,7 +209,7 @@ func TestCrashLoop(t *testing.T) {
 		}
 		err = s.db.View(func(tx *bolt.Tx) error {
 			for _, r := range reports {
-				k := append(s.keys.current().prefixHash(Normalize(r[0])), s.keys.current().prefixHash(Normalize(r[1]))...)
+				k := append(s.keys.current().prefixHash(prefix.Of(r[0])), s.keys.current().prefixHash(prefix.Of(r[1]))...)
 				if tx.Bucket(bucketReports).Get(k) == nil {
 					return fmt.Errorf("acknowledged report missing")
 				}

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
+	"github.com/parley-chat/parley/store/prefix"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -49,7 +50,7 @@ func (c canaries) patterns() map[string][]byte {
 		"IPv6 text":          []byte(c.v6.String()),
 		"IPv6 bytes":         v6[:],
 		"IPv6 /64 bytes":     v6[:8],
-		"IPv6 /64 text":      []byte(strings.TrimSuffix(Normalize(c.v6).Addr().String(), "::")),
+		"IPv6 /64 text":      []byte(strings.TrimSuffix(prefix.Of(c.v6).Addr().String(), "::")),
 		"reporter text":      []byte(c.reporter.String()),
 		"reporter bytes":     r[:],
 		"reporter /64 bytes": r[:8],

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"github.com/parley-chat/parley/store/prefix"
 	"net/netip"
 	"strings"
 	"testing"
@@ -44,8 +45,8 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	ks := s.keys.current()
-	fx.ban1, fx.ban2 = ks.prefixHash(Normalize(fx.t1)), ks.prefixHash(Normalize(fx.t2))
-	fx.rep3 = append(ks.prefixHash(Normalize(fx.t3)), ks.prefixHash(Normalize(addr("192.0.2.1")))...)
+	fx.ban1, fx.ban2 = ks.prefixHash(prefix.Of(fx.t1)), ks.prefixHash(prefix.Of(fx.t2))
+	fx.rep3 = append(ks.prefixHash(prefix.Of(fx.t3)), ks.prefixHash(prefix.Of(addr("192.0.2.1")))...)
 	return fx
 }
 

@@ -1,7 +1,6 @@
 package turn
 
 import (
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -40,21 +39,6 @@ func newQuotas(maxSession, maxPrefix, maxTotal int) *quotas {
 		maxSession: maxSession, maxPrefix: maxPrefix, maxTotal: maxTotal,
 		bySession: make(map[string]int), byPrefix: make(map[netip.Prefix]int),
 	}
-}
-
-// clientPrefix is the client's address normalised the way bans are keyed:
-// IPv4 (also IPv4-mapped) /32, IPv6 /64.
-func clientPrefix(a net.Addr) netip.Prefix {
-	ap, ok := addrOf(a)
-	if !ok {
-		return netip.Prefix{}
-	}
-	bits := 32
-	if ap.Addr().Is6() {
-		bits = 64
-	}
-	p, _ := ap.Addr().WithZone("").Prefix(bits)
-	return p
 }
 
 // reserve takes a slot for one allocation of session from prefix, or

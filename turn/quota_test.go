@@ -67,17 +67,3 @@ func TestQuotaReservationExpires(t *testing.T) {
 		t.Errorf("counts left: %d %v %v", q.current(), q.bySession, q.byPrefix)
 	}
 }
-
-func TestClientPrefix(t *testing.T) {
-	tests := []struct{ addr, want string }{
-		{"203.0.113.9:5000", "203.0.113.9/32"},
-		{"[::ffff:203.0.113.9]:5000", "203.0.113.9/32"},
-		{"[2001:db8:1:2:3:4:5:6]:5000", "2001:db8:1:2::/64"},
-	}
-	for _, tt := range tests {
-		ap := netip.MustParseAddrPort(tt.addr)
-		if got := clientPrefix(udpAddr(ap)); got != netip.MustParsePrefix(tt.want) {
-			t.Errorf("clientPrefix(%s) = %s, want %s", tt.addr, got, tt.want)
-		}
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/parley-chat/parley/store/prefix"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -295,7 +296,7 @@ func (s *Server) permissionHandler(_ net.Addr, peer net.IP) bool {
 // quotaHandler is pion's QuotaHandler, called before each allocation.
 func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 	_, id, _ := parseUsername(username)
-	if kind := s.quotas.reserve(s.cfg.Clock(), id, clientPrefix(src)); kind != "" {
+	if kind := s.quotas.reserve(s.cfg.Clock(), id, prefix.OfNet(src)); kind != "" {
 		s.stats.refusedQuota.Add(1)
 		s.log.Debug("turn allocation over quota", "limit", kind)
 		return false
@@ -305,7 +306,7 @@ func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 
 func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
 	_, id, _ := parseUsername(username)
-	s.quotas.created(id, clientPrefix(src))
+	s.quotas.created(id, prefix.OfNet(src))
 	s.stats.allocTotal.Add(1)
 	if ua, ok := relay.(*net.UDPAddr); ok {
 		if rc := s.relays.byRelayPort(ua.Port); rc != nil {
@@ -316,7 +317,7 @@ func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, rel
 
 func (s *Server) onAllocationDeleted(src, _ net.Addr, _, username, _ string) {
 	_, id, _ := parseUsername(username)
-	s.quotas.deleted(id, clientPrefix(src))
+	s.quotas.deleted(id, prefix.OfNet(src))
 }
 
 // EndSession closes the relay allocations of a session that ended or was
