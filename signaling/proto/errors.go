@@ -1,0 +1,139 @@
+package proto
+
+import (
+	"errors"
+	"strings"
+)
+
+// Wire error codes: the contract with every client. docs/PROTOCOL.md lists
+// each with its meaning.
+const (
+	CodeBadMessage      = "bad_message"
+	CodeUnknownType     = "unknown_type"
+	CodeBadVersion      = "bad_version"
+	CodeNotHello        = "not_hello"
+	CodeAlreadyHello    = "already_hello"
+	CodeConsentRequired = "consent_required"
+	CodeBadMode         = "bad_mode"
+	CodeBadMedia        = "bad_media"
+	CodeBadName         = "bad_name"
+	CodeBadInterests    = "bad_interests"
+	CodeBadPreference   = "bad_preference"
+	CodeNotPaired       = "not_paired"
+	CodeNotQueued       = "not_queued"
+	CodeBadSignal       = "bad_signal"
+	CodeBadSDP          = "bad_sdp"
+	CodeBadCandidate    = "bad_candidate"
+	CodeNoSuchPeer      = "no_such_peer"
+	CodeSignalBudget    = "signal_budget"
+	CodeBadReason       = "bad_reason"
+	CodeNothingToReport = "nothing_to_report"
+	CodeRateLimited     = "rate_limited"
+	CodeTooLarge        = "too_large"
+	CodeBanned          = "banned"
+	CodeInternal        = "internal"
+)
+
+// Close codes beyond the standard ones.
+const (
+	CloseNormal        = 1000 // the session was erased (DELETE /api/me)
+	ClosePolicy        = 1008 // repeated abuse
+	CloseTooLarge      = 1009 // a frame over MaxFrameBytes
+	CloseServerRestart = 1012 // graceful shutdown: reconnect and resume
+	CloseTakenOver     = 4001 // the same session connected again (another tab, a reload)
+	CloseBanned        = 4003 // the address is banned; a banned message came first
+)
+
+// Sentinel errors. Each maps to one wire code through CodeOf; its text after
+// "proto: " is the message sent with the code.
+var (
+	ErrBadMessage      = errors.New("proto: malformed message")
+	ErrUnknownType     = errors.New("proto: unknown message type")
+	ErrBadVersion      = errors.New("proto: unsupported protocol version")
+	ErrNotHello        = errors.New("proto: the first message must be hello")
+	ErrAlreadyHello    = errors.New("proto: hello was already said")
+	ErrConsentRequired = errors.New("proto: consent and the adult confirmation are required")
+	ErrBadMode         = errors.New("proto: unknown mode")
+	ErrBadMedia        = errors.New("proto: unknown media")
+	ErrBadName         = errors.New("proto: name too long or with characters not allowed")
+	ErrBadInterests    = errors.New("proto: too many interests, or one too long or with characters not allowed")
+	ErrBadPreference   = errors.New("proto: unknown preference")
+	ErrNotPaired       = errors.New("proto: there is no partner to send this to")
+	ErrNotQueued       = errors.New("proto: not in a chat or a queue")
+	ErrBadSignal       = errors.New("proto: a signal carries exactly one of sdp or candidate")
+	ErrBadSDP          = errors.New("proto: the session description is not a valid offer or answer")
+	ErrBadCandidate    = errors.New("proto: the ICE candidate is not valid")
+	ErrNoSuchPeer      = errors.New("proto: no such peer in your chat")
+	ErrSignalBudget    = errors.New("proto: too much signaling in this session, wait a little")
+	ErrBadReason       = errors.New("proto: unknown reason")
+	ErrNothingToReport = errors.New("proto: nobody to report: no partner now or in the last minutes")
+	ErrRateLimited     = errors.New("proto: too many messages, slow down")
+	ErrInternal        = errors.New("proto: internal error")
+)
+
+// errorCodes is the one table from errors to wire codes.
+var errorCodes = []struct {
+	err  error
+	code string
+}{
+	{ErrBadMessage, CodeBadMessage},
+	{ErrUnknownType, CodeUnknownType},
+	{ErrBadVersion, CodeBadVersion},
+	{ErrNotHello, CodeNotHello},
+	{ErrAlreadyHello, CodeAlreadyHello},
+	{ErrConsentRequired, CodeConsentRequired},
+	{ErrBadMode, CodeBadMode},
+	{ErrBadMedia, CodeBadMedia},
+	{ErrBadName, CodeBadName},
+	{ErrBadInterests, CodeBadInterests},
+	{ErrBadPreference, CodeBadPreference},
+	{ErrNotPaired, CodeNotPaired},
+	{ErrNotQueued, CodeNotQueued},
+	{ErrBadSignal, CodeBadSignal},
+	{ErrBadSDP, CodeBadSDP},
+	{ErrBadCandidate, CodeBadCandidate},
+	{ErrNoSuchPeer, CodeNoSuchPeer},
+	{ErrSignalBudget, CodeSignalBudget},
+	{ErrBadReason, CodeBadReason},
+	{ErrNothingToReport, CodeNothingToReport},
+	{ErrRateLimited, CodeRateLimited},
+	{ErrInternal, CodeInternal},
+}
+
+// Codes lists every wire error code, for metrics over a closed set.
+func Codes() []string {
+	out := []string{CodeTooLarge, CodeBanned}
+	for _, m := range errorCodes {
+		out = append(out, m.code)
+	}
+	return out
+}
+
+// CodeOf maps an error to its wire code; anything unknown is internal.
+func CodeOf(err error) string {
+	if e := match(err); e != nil {
+		return e.code
+	}
+	return CodeInternal
+}
+
+// MessageOf is the human message sent with a code. It is the sentinel's own
+// text, never anything the client sent, so no content or address is echoed.
+func MessageOf(err error) string {
+	if e := match(err); e != nil {
+		return strings.TrimPrefix(e.err.Error(), "proto: ")
+	}
+	return "internal error"
+}
+
+func match(err error) *struct {
+	err  error
+	code string
+} {
+	for i := range errorCodes {
+		if errors.Is(err, errorCodes[i].err) {
+			return &errorCodes[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package proto
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Inbound is every field a client message may carry. Unknown fields are
+// refused at every depth, so nothing travels through the server under a name
+// the protocol does not define: there is no field for chat text and there
+// never will be. One struct for every type keeps decoding to one pass; the
+// method of each message type (Hello, Join, Signal, Report, Leave) checks
+// the fields that type uses.
+type Inbound struct {
+	Type string `json:"type"`
+	V    int    `json:"v,omitempty"`
+
+	// join
+	Mode              string   `json:"mode,omitempty"`
+	Media             string   `json:"media,omitempty"`
+	Name              string   `json:"name,omitempty"`
+	Preference        string   `json:"preference,omitempty"`
+	Interests         []string `json:"interests,omitempty"`
+	Consent           bool     `json:"consent,omitempty"`
+	Adult             bool     `json:"adult,omitempty"`
+	PreferenceConsent bool     `json:"preferenceConsent,omitempty"`
+	HideIP            *bool    `json:"hideIP,omitempty"`
+
+	// signal (v2: Peer names the recipient)
+	Peer string      `json:"peer,omitempty"`
+	Data *SignalData `json:"data,omitempty"`
+
+	// report, leave
+	Reason string `json:"reason,omitempty"`
+}
+
+// Decode parses one client frame strictly: one JSON object, known fields
+// only, nothing after it. It checks the shape, not the meaning.
+func Decode(frame []byte) (*Inbound, error) {
+	dec := json.NewDecoder(bytes.NewReader(frame))
+	dec.DisallowUnknownFields()
+	var m Inbound
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, jsonProblem(err))
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: more than one value in a frame", ErrBadMessage)
+	}
+	if m.Type == "" {
+		return nil, fmt.Errorf("%w: no type", ErrBadMessage)
+	}
+	return &m, nil
+}
+
+// jsonProblem describes a JSON error without quoting the input.
+func jsonProblem(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return fmt.Sprintf("syntax error at byte %d", e.Offset)
+	case *json.UnmarshalTypeError:
+		return fmt.Sprintf("wrong type for field %q", e.Field)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field") {
+		return "unknown field"
+	}
+	return "not a JSON object"
+}
+
+// Hello checks a hello and returns the version the client speaks.
+func (m *Inbound) Hello() (int, error) {
+	if m.V != Version && m.V != VersionV1 {
+		return 0, ErrBadVersion
+	}
+	return m.V, nil
+}
+
+// Join is a validated join request.
+type Join struct {
+	Mode       string
+	Media      string
+	Name       string
+	Preference string
+	Interests  []string
+	HideIP     bool
+}
+
+// Join checks a join against the protocol limits. The preference is checked
+// against the configured list by the server; hideIPDefault applies when the
+// client does not say.
+func (m *Inbound) Join(hideIPDefault bool) (Join, error) {
+	j := Join{Mode: m.Mode, Media: m.Media, HideIP: hideIPDefault}
+	if !m.Consent || !m.Adult {
+		return j, ErrConsentRequired
+	}
+	switch j.Mode {
+	case ModeRandom, ModeInterests:
+	case ModeOpposite:
+		if !m.PreferenceConsent {
+			return j, fmt.Errorf("%w: opposite mode needs a separate consent for the preference", ErrConsentRequired)
+		}
+		if m.Preference == "" {
+			return j, ErrBadPreference
+		}
+		j.Preference = m.Preference
+	default:
+		return j, ErrBadMode
+	}
+	switch j.Media {
+	case MediaText, MediaVideo:
+	default:
+		return j, ErrBadMedia
+	}
+	name, err := CleanName(m.Name, MaxNameLength)
+	if err != nil {
+		return j, err
+	}
+	j.Name = name
+	if j.Mode == ModeInterests {
+		if j.Interests, err = CleanInterests(m.Interests); err != nil {
+			return j, err
+		}
+	}
+	if m.HideIP != nil {
+		j.HideIP = *m.HideIP
+	}
+	return j, nil
+}
+
+// CleanName trims a display name and checks it: at most max code points,
+// each a letter, a digit, a space or one of - _ . '.
+func CleanName(s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	if !validText(s, max, isNameRune) {
+		return "", ErrBadName
+	}
+	return s, nil
+}
+
+// CleanInterests trims, lower-cases and de-duplicates interests, in order.
+func CleanInterests(in []string) ([]string, error) {
+	if len(in) > MaxInterests {
+		return nil, ErrBadInterests
+	}
+	var out []string
+	for _, s := range in {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if s == "" || !validText(s, MaxInterestLength, isInterestRune) {
+			return nil, ErrBadInterests
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func validText(s string, maxRunes int, ok func(rune) bool) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxRunes {
+		return false
+	}
+	for _, r := range s {
+		if !ok(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isNameRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '-' || r == '_' || r == '.' || r == '\''
+}
+
+func isInterestRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '-'
+}
+
+// Report checks a report and returns its reason.
+func (m *Inbound) Report() (string, error) {
+	if !slices.Contains(ReportReasons, m.Reason) {
+		return "", ErrBadReason
+	}
+	return m.Reason, nil
+}
+
+// Leave checks a leave and returns the reason the partner is told: leave,
+// or failed when the client could not connect to its partner.
+func (m *Inbound) Leave() (string, error) {
+	switch m.Reason {
+	case "", ReasonLeave:
+		return ReasonLeave, nil
+	case ReasonFailed:
+		return ReasonFailed, nil
+	}
+	return "", ErrBadReason
+}
+
+// Signal is a validated signal: the recipient (empty from a v1 client, for
+// the only other member of a one-to-one chat) and the cleaned data.
+type Signal struct {
+	Peer string
+	Data *SignalData
+}
+
+// Signal checks a signal's shape and its peer; Clean checks and rebuilds the
+// data.
+func (m *Inbound) Signal() (Signal, error) {
+	if m.Data == nil {
+		return Signal{}, ErrBadSignal
+	}
+	if len(m.Peer) > MaxPeerID {
+		return Signal{}, ErrNoSuchPeer
+	}
+	return Signal{Peer: m.Peer, Data: m.Data}, nil
+}

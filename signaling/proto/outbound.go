@@ -1,0 +1,117 @@
+package proto
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+)
+
+// Outbound is every field the server may send. One struct keeps encoding
+// cheap and the wire shape in one place; each message type uses a subset
+// (docs/PROTOCOL.md section 6).
+type Outbound struct {
+	Type string `json:"type"`
+
+	// welcome
+	V             int          `json:"v,omitempty"`
+	Resumed       *bool        `json:"resumed,omitempty"`
+	State         string       `json:"state,omitempty"` // welcome: idle, queued or paired
+	ICEServers    []ICEServer  `json:"iceServers,omitempty"`
+	Preferences   []Preference `json:"preferences,omitempty"`
+	Features      []string     `json:"features,omitempty"`
+	Limits        *Limits      `json:"limits,omitempty"`
+	HideIPDefault *bool        `json:"hideIPDefault,omitempty"`
+
+	// queued, matched
+	Mode      string       `json:"mode,omitempty"`
+	Media     string       `json:"media,omitempty"`
+	Pair      string       `json:"pair,omitempty"`
+	Role      string       `json:"role,omitempty"`
+	You       string       `json:"you,omitempty"`  // v2: your peer ID in this chat
+	Peer      string       `json:"peer,omitempty"` // v2: the partner's peer ID
+	Partner   *PartnerInfo `json:"partner,omitempty"`
+	Statement *Statement   `json:"statement,omitempty"`
+	Shared    []string     `json:"shared,omitempty"`
+	HideIP    *bool        `json:"hideIP,omitempty"`
+
+	// signal
+	From string      `json:"from,omitempty"` // v2: the sender's peer ID
+	Data *SignalData `json:"data,omitempty"`
+
+	// partner-left, left
+	Reason string `json:"reason,omitempty"`
+
+	// banned
+	Until string `json:"until,omitempty"`
+
+	// error
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ICEServer is one entry of RTCConfiguration.iceServers.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Preference is one political preference a person may declare in opposite
+// mode, with its labels by language.
+type Preference struct {
+	ID     string            `json:"id"`
+	Label  string            `json:"label"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Statement is the proposition an opposite-mode pair discusses.
+type Statement struct {
+	ID    string            `json:"id"`
+	Text  string            `json:"text"`
+	Texts map[string]string `json:"texts,omitempty"`
+}
+
+// PartnerInfo is all a person learns about their partner from the server.
+type PartnerInfo struct {
+	Name string `json:"name"`
+}
+
+// Limits are announced in welcome so clients can check input before sending.
+type Limits struct {
+	MaxFrameBytes       int `json:"maxFrameBytes"`
+	MaxNameLength       int `json:"maxNameLength"`
+	MaxInterests        int `json:"maxInterests"`
+	MaxInterestLength   int `json:"maxInterestLength"`
+	ResumeWindowSeconds int `json:"resumeWindowSeconds"`
+	ByeWindowSeconds    int `json:"byeWindowSeconds"`
+	MessagesPerSecond   int `json:"messagesPerSecond"`
+}
+
+// Bool returns a pointer to b, for the optional boolean fields.
+func Bool(b bool) *bool { return &b }
+
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Encode returns m as one compact JSON frame. HTML escaping is off: a '<'
+// in a description leaves as one byte, not six, so a frame never grows on
+// its way through the server.
+func Encode(m *Outbound) []byte {
+	b := bufs.Get().(*bytes.Buffer)
+	b.Reset()
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		// Every field is a plain type: this cannot fail.
+		panic("proto: encoding an outbound message: " + err.Error())
+	}
+	out := bytes.Clone(bytes.TrimSuffix(b.Bytes(), []byte{'\n'}))
+	if b.Cap() <= 64<<10 {
+		bufs.Put(b)
+	}
+	return out
+}
+
+// ErrorFrame is the error message for err.
+func ErrorFrame(err error) []byte {
+	return Encode(&Outbound{Type: TypeError, Code: CodeOf(err), Message: MessageOf(err)})
+}

@@ -1,0 +1,77 @@
+// Package proto is parley's wire protocol: the message types, their fields, their validation and the error codes, with nothing of the server in it.
+//
+// A client (signaling/client, the load generator, anyone scripting a peer)
+// imports this package and nothing else of parley. The server decodes a
+// frame with Decode, checks it with the method of its message type (Hello,
+// Join, Signal, ...), and encodes what it sends with Encode.
+package proto
+
+// Versions of the protocol. Version 2 adds addressed signals and rooms; a
+// version 1 client keeps working unchanged in a one-to-one chat.
+const (
+	Version   = 2
+	VersionV1 = 1
+)
+
+// Limits on what a client may send. They are announced in welcome.
+const (
+	MaxFrameBytes     = 64 << 10
+	MaxNameLength     = 32 // code points
+	MaxInterests      = 5
+	MaxInterestLength = 32 // code points
+	MaxRoomName       = 48 // code points
+	MaxPeerID         = 32 // bytes
+)
+
+// Client to server message types.
+const (
+	TypeHello  = "hello"
+	TypeJoin   = "join"
+	TypeSignal = "signal"
+	TypeNext   = "next"
+	TypeLeave  = "leave"
+	TypeReport = "report"
+	TypeBye    = "bye"
+)
+
+// Server to client message types.
+const (
+	TypeWelcome             = "welcome"
+	TypeQueued              = "queued"
+	TypeMatched             = "matched"
+	TypePartnerReconnecting = "partner-reconnecting"
+	TypePartnerLeft         = "partner-left"
+	TypeBanned              = "banned"
+	TypeError               = "error"
+	TypeLeft                = "left"
+	TypeReported            = "reported"
+)
+
+// Reasons carried by partner-left.
+const (
+	ReasonNext   = "next"
+	ReasonLeave  = "leave"
+	ReasonGone   = "gone"
+	ReasonBanned = "banned"
+	ReasonClosed = "closed" // the partner's page closed (bye) and did not come back
+	ReasonFailed = "failed" // the partner's browser could not connect to yours
+)
+
+// Modes and media of a join.
+const (
+	ModeRandom    = "random"
+	ModeOpposite  = "opposite"
+	ModeInterests = "interests"
+
+	MediaText  = "text"
+	MediaVideo = "video"
+)
+
+// Roles in a one-to-one chat.
+const (
+	RoleOfferer  = "offerer"
+	RoleAnswerer = "answerer"
+)
+
+// ReportReasons are the reasons a report may give.
+var ReportReasons = []string{"abuse", "spam", "illegal", "other"}
