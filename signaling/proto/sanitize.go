@@ -60,6 +60,7 @@ func cleanCandidate(c *Candidate, hide bool) (*Candidate, bool, error) {
 	}
 	return &out, true, nil
 }
+
 // The hide-my-IP policy. When a person asked to hide their address, the
 // server removes every candidate that is not a relay candidate and every
 // address from what it forwards of theirs, so the partner never learns it,
@@ -150,4 +151,3 @@ func unspecified(family string) string {
 	}
 	return "0.0.0.0"
 }
-
