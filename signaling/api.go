@@ -9,13 +9,29 @@ import (
 	"github.com/parley-chat/parley/store"
 )
 
-// meResponse is everything stored about the caller's session, opened, and
-// whether the caller's address is banned.
+// meResponse is everything stored about the caller's session, opened with
+// the caller's own cookie, and whether the caller's address is banned. It
+// names nobody: no session ID, no partner's ID, only counts of the people
+// the session skipped or met.
 type meResponse struct {
-	Session     *store.Session `json:"session"`
-	Banned      bool           `json:"banned"`
-	BannedUntil *time.Time     `json:"bannedUntil,omitempty"`
-	Retention   retention      `json:"retention"`
+	Session     *meSession `json:"session"`
+	Banned      bool       `json:"banned"`
+	BannedUntil *time.Time `json:"bannedUntil,omitempty"`
+	Retention   retention  `json:"retention"`
+}
+
+type meSession struct {
+	Name      string    `json:"name,omitempty"`
+	Mode      string    `json:"mode,omitempty"`
+	Media     string    `json:"media,omitempty"`
+	Interests []string  `json:"interests,omitempty"`
+	HideIP    bool      `json:"hideIP"`
+	InChat    bool      `json:"inChat"`
+	Avoided   int       `json:"avoided"` // people you skipped or reported, or who skipped you
+	Met       int       `json:"met"`     // different people you were paired with
+	Created   time.Time `json:"created"`
+	LastSeen  time.Time `json:"lastSeen"`
+	Expires   time.Time `json:"expires"`
 }
 
 type retention struct {
@@ -24,17 +40,21 @@ type retention struct {
 }
 
 func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
-	now := s.cfg.Clock()
+	now := time.Now()
 	w.Header().Set("Cache-Control", "no-store")
 	resp := meResponse{Retention: retention{
-		Session: "kept until " + s.cfg.SessionTTL.String() + " after the last activity, then deleted",
-		Note:    "the political preference, the chat and your address are never stored; bans are keyed by a keyed hash of your address prefix",
+		Session: "kept until " + s.cfg.SessionTTL.String() + " after the last activity, then deleted; sealed under a key only your browser's cookie can give",
+		Note:    "the political preference, the chat and your address are never stored; bans are keyed by a slow keyed hash of your address prefix",
 	}}
-	if token := tokenOf(r); token != "" {
-		rec, err := s.store.LookupSession(token)
+	if token := s.tokenOf(r); token != "" {
+		rec, err := s.cfg.Store.GetSession(s.cfg.Store.SessionKey(token))
 		switch {
 		case err == nil:
-			resp.Session = rec
+			resp.Session = &meSession{
+				Name: rec.Name, Mode: rec.Mode, Media: rec.Media, Interests: rec.Interests, HideIP: rec.HideIP,
+				InChat: rec.Chat != "", Avoided: len(rec.Avoid), Met: len(rec.Met),
+				Created: rec.Created.UTC(), LastSeen: rec.LastSeen.UTC(), Expires: rec.LastSeen.Add(s.cfg.SessionTTL).UTC(),
+			}
 		case !errors.Is(err, store.ErrNotFound):
 			s.log.Error("reading a session failed", "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
@@ -42,7 +62,7 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if addr := s.clientAddr(r); addr.IsValid() {
-		ban, banned, err := s.store.Banned(now, addr)
+		ban, banned, err := s.cfg.Store.Banned(now, addr)
 		if err != nil {
 			s.log.Error("ban check failed", "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
@@ -64,19 +84,8 @@ func (s *Server) serveDeleteMe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		return
 	}
-	token := tokenOf(r)
-	if token != "" {
-		now := s.cfg.Clock()
-		id := s.store.SessionID(token)
-		if rec, err := s.store.LookupSession(token); err == nil {
-			id = rec.ID
-		}
-		s.mu.Lock()
-		if sess, ok := s.sessions[id]; ok {
-			s.forgetLocked(sess, now)
-		}
-		s.mu.Unlock()
-		<-s.persist.remove(id)
+	if token := s.tokenOf(r); token != "" {
+		s.hub.erase(token, time.Now())
 	}
 	http.SetCookie(w, s.cookie(r, "", true))
 	w.WriteHeader(http.StatusNoContent)
@@ -92,44 +101,43 @@ func sameOriginWrite(r *http.Request) bool {
 	return true
 }
 
-// statsSuppressBelow hides small counts so the public numbers never single
-// anyone out.
-const statsSuppressBelow = 5
+// Public statistics. They must not let anyone learn one person's political
+// preference (special-category data), or even that one person came or went,
+// by any sequence of their own joins and leaves: so there is no count per
+// preference or per mode at all, the number online is a coarse band that
+// one person cannot move except at its edge, and the daily counts say
+// nothing about who.
+const (
+	// onlineBand is the width of the band the online count is rounded down
+	// to; below the first band it is not shown.
+	onlineBand = 10
+	// statsSuppressBelow hides the daily counts while they are small.
+	statsSuppressBelow = 5
+)
 
-// PublicStats is what GET /api/stats returns. A nil count was below 5.
+// PublicStats is what GET /api/stats returns. A nil count is not shown.
 type PublicStats struct {
-	Online         *int            `json:"online"`
-	Waiting        *int            `json:"waiting"`
-	ChatsToday     *int            `json:"chatsToday"`
-	AvgChatSeconds *int            `json:"avgChatSeconds"`
-	OppositeSpread map[string]*int `json:"oppositeSpread"`
-}
-
-func suppress(n int) *int {
-	if n < statsSuppressBelow {
-		return nil
-	}
-	return &n
+	// OnlineAtLeast is the number of open connections rounded down to a
+	// multiple of 10; nil under 10.
+	OnlineAtLeast  *int `json:"onlineAtLeast"`
+	ChatsToday     *int `json:"chatsToday"`
+	AvgChatSeconds *int `json:"avgChatSeconds"`
 }
 
 func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
 	st := s.Stats()
-	waiting := 0
-	for _, c := range st.Waiting {
-		waiting += c.N
+	var out PublicStats
+	if st.Online >= onlineBand {
+		n := st.Online / onlineBand * onlineBand
+		out.OnlineAtLeast = &n
 	}
-	out := PublicStats{
-		Online:         suppress(st.Online),
-		Waiting:        suppress(waiting),
-		ChatsToday:     suppress(st.ChatsToday),
-		OppositeSpread: map[string]*int{},
+	if st.ChatsToday >= statsSuppressBelow {
+		n := st.ChatsToday
+		out.ChatsToday = &n
 	}
 	if st.ChatsEndedToday >= statsSuppressBelow {
 		secs := int(st.AvgChatLength / time.Second)
 		out.AvgChatSeconds = &secs
-	}
-	for _, p := range s.cfg.Topics.Preferences {
-		out.OppositeSpread[p.ID] = suppress(st.PreferenceSpread[p.ID])
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)

@@ -17,7 +17,7 @@ func unlimited(c *signaling.Config) {
 	c.MessagesPerSecond, c.Burst = 1e9, 1<<30
 	c.ActionsPerSecond, c.ActionBurst = 1e9, 1<<30
 	c.MaxConnsPerAddr = 4096
-	c.SendQueue = 1024
+	c.SignalBytesPerSecond, c.SignalBytesBurst = 1e12, 1<<30
 }
 
 // benchCandidate is a trickled host candidate as a browser sends it.

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
-	"github.com/parley-chat/parley/turn"
 )
 
 // Config configures the signaling server. Zero values mean the defaults in
@@ -25,13 +25,15 @@ type Config struct {
 	// before falling back to random. Default 5s.
 	InterestWait time.Duration
 
-	// ICEServers returns the STUN and TURN servers, with credentials bound to
-	// the session, handed out in welcome. Nil hands out none.
-	ICEServers func(sessionID string, now time.Time) []turn.ICEServer
+	// ICEServers returns the STUN and TURN servers handed out in welcome,
+	// with credentials for a session's credential id (random, never the
+	// session id). Nil hands out none.
+	ICEServers func(credID string, now time.Time) []proto.ICEServer
 
-	// OnSessionEnd is told, off the request path, when a session is banned
-	// or erased, so the relay can end its allocations at once. May be nil.
-	OnSessionEnd func(sessionID string)
+	// OnSessionEnd is told, off the request path, the credential id of a
+	// session that was banned or erased, so the relay ends its allocations
+	// at once. May be nil.
+	OnSessionEnd func(credID string)
 
 	// AllowedOrigins are origins (scheme://host[:port]) allowed to open /ws
 	// besides the server's own.
@@ -39,9 +41,13 @@ type Config struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 
-	// ResumeWindow is how long a pair waits for a person who dropped.
+	// ResumeWindow is how long a chat waits for a person who dropped.
 	// Default 30s.
 	ResumeWindow time.Duration
+	// ByeWindow is the shorter wait after a page said bye (it is closing or
+	// reloading): a reload comes back within it, a closed tab does not.
+	// Default 5s, and never longer than ResumeWindow.
+	ByeWindow time.Duration
 	// SessionTTL is the store's retention after the last activity, stated
 	// to people in /api/me. Default 1h.
 	SessionTTL time.Duration
@@ -56,6 +62,10 @@ type Config struct {
 	MaxConnsPerAddr int
 	// MaxConns caps open connections in total. Default 100000.
 	MaxConns int
+	// NewSessionsPerMinute and NewSessionBurst limit the sessions one
+	// IPv4 address or IPv6 /64 may create. Defaults 10 and 20.
+	NewSessionsPerMinute float64
+	NewSessionBurst      int
 	// MessagesPerSecond and Burst limit what one connection may send.
 	// Defaults 20 and 40.
 	MessagesPerSecond float64
@@ -64,6 +74,13 @@ type Config struct {
 	// cost more than a signal. Defaults 2 and 6.
 	ActionsPerSecond float64
 	ActionBurst      int
+	// SignalBytesPerSecond and SignalBytesBurst bound the signaling one
+	// session may forward, whatever its chats: a burst large enough for
+	// the descriptions, candidates, renegotiations and ICE restarts of
+	// honest chats, and a trickle after it, so the server cannot be used to
+	// carry content between two modified clients. Defaults 100 and 96 KiB.
+	SignalBytesPerSecond float64
+	SignalBytesBurst     int
 	// MaxDropped is how many rate-limited messages a connection may send
 	// before it is closed with 1008. Default 200.
 	MaxDropped int
@@ -71,9 +88,12 @@ type Config struct {
 	// before it is closed with 1008. Default 50.
 	MaxBadMessages int
 
-	// SendQueue is how many messages may wait for a slow reader before it is
-	// dropped. Default 64.
-	SendQueue int
+	// MaxQueuedBytes bounds what may wait for one slow reader: past it the
+	// connection is closed. Default 1 MiB.
+	MaxQueuedBytes int
+	// MaxQueuedTotal bounds what may wait for all readers together: past
+	// it the connection with the longest queue is closed. Default 256 MiB.
+	MaxQueuedTotal int64
 	// HelloTimeout is how long a new connection has to say hello. Default 10s.
 	HelloTimeout time.Duration
 	// PingInterval and PongWait keep connections alive and find dead ones.
@@ -92,9 +112,6 @@ type Config struct {
 	// Logger receives lifecycle events; never an address, a token, a name or
 	// a preference.
 	Logger *slog.Logger
-	// Clock is the time source; default time.Now. Logic takes the time as an
-	// argument; only the edges read this.
-	Clock func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -108,8 +125,14 @@ func (c *Config) setDefaults() {
 			*d = v
 		}
 	}
+	defFloat := func(d *float64, v float64) {
+		if *d == 0 {
+			*d = v
+		}
+	}
 	def(&c.InterestWait, 5*time.Second)
 	def(&c.ResumeWindow, 30*time.Second)
+	def(&c.ByeWindow, 5*time.Second)
 	def(&c.SessionTTL, time.Hour)
 	def(&c.ReportGrace, 5*time.Minute)
 	def(&c.HelloTimeout, 10*time.Second)
@@ -119,37 +142,42 @@ func (c *Config) setDefaults() {
 	def(&c.TickInterval, 250*time.Millisecond)
 	defInt(&c.MaxConnsPerAddr, 16)
 	defInt(&c.MaxConns, 100000)
+	defInt(&c.NewSessionBurst, 20)
 	defInt(&c.Burst, 40)
 	defInt(&c.ActionBurst, 6)
+	defInt(&c.SignalBytesBurst, 96<<10)
 	defInt(&c.MaxDropped, 200)
 	defInt(&c.MaxBadMessages, 50)
-	defInt(&c.SendQueue, 64)
-	if c.MessagesPerSecond == 0 {
-		c.MessagesPerSecond = 20
+	defInt(&c.MaxQueuedBytes, 1<<20)
+	if c.MaxQueuedTotal == 0 {
+		c.MaxQueuedTotal = 256 << 20
 	}
-	if c.ActionsPerSecond == 0 {
-		c.ActionsPerSecond = 2
-	}
+	defFloat(&c.NewSessionsPerMinute, 10)
+	defFloat(&c.MessagesPerSecond, 20)
+	defFloat(&c.ActionsPerSecond, 2)
+	defFloat(&c.SignalBytesPerSecond, 100)
+	c.ByeWindow = min(c.ByeWindow, c.ResumeWindow)
 	if c.Topics == nil {
 		c.Topics = matcher.DefaultTopics()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.Clock == nil {
-		c.Clock = time.Now
-	}
 }
 
 func (c *Config) validate() error {
-	if c.Store == nil {
+	switch {
+	case c.Store == nil:
 		return errors.New("signaling: config: a store is required")
-	}
-	if c.PongWait <= c.PingInterval {
+	case c.PongWait <= c.PingInterval:
 		return errors.New("signaling: config: the pong wait must be longer than the ping interval")
-	}
-	if c.MaxConnsPerAddr < 0 || c.MaxConns < 0 || c.SendQueue < 1 || c.MessagesPerSecond < 0 || c.ActionsPerSecond < 0 {
+	case c.MaxConnsPerAddr < 0 || c.MaxConns < 0 || c.MessagesPerSecond < 0 || c.ActionsPerSecond < 0 ||
+		c.NewSessionsPerMinute < 0 || c.SignalBytesPerSecond < 0 || c.MaxQueuedTotal < 0:
 		return errors.New("signaling: config: limits must be positive")
+	case c.MaxQueuedBytes < proto.MaxFrameBytes*2 || c.SignalBytesBurst < proto.MaxFrameBytes:
+		return errors.New("signaling: config: the queue and signal budgets must hold at least two frames (128 KiB) and one frame (64 KiB)")
+	case c.MaxQueuedTotal < int64(c.MaxQueuedBytes):
+		return errors.New("signaling: config: the total queue budget must hold one connection's")
 	}
 	for _, o := range c.AllowedOrigins {
 		if _, err := parseOrigin(o); err != nil {

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/parley-chat/parley/signaling/proto"
 	"golang.org/x/time/rate"
 )
 
@@ -18,6 +20,8 @@ type conn struct {
 	ws     *websocket.Conn
 	addr   netip.Addr   // in memory only: for bans and reports
 	prefix netip.Prefix // the address normalised to /32 or /64
+	sess   *session     // nil for a connection only told it is banned
+	gen    uint64       // the session's connection generation, from hello
 
 	limiter       *rate.Limiter // every message
 	actionLimiter *rate.Limiter // join, next, report
@@ -31,6 +35,8 @@ type conn struct {
 	dropLimiter *rate.Limiter
 	badLimiter  *rate.Limiter
 
+	queued atomic.Int64 // bytes waiting for the writer, for the budgets
+
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; a nil entry is a ping.
 	queue     [][]byte
@@ -43,40 +49,50 @@ type conn struct {
 	pinger    *time.Timer
 }
 
-func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, prefix netip.Prefix) *conn {
+func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sess *session) *conn {
+	cfg := &s.cfg
 	c := &conn{
 		srv:           s,
 		ws:            ws,
 		addr:          addr,
-		prefix:        prefix,
-		limiter:       rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), s.cfg.Burst),
-		actionLimiter: rate.NewLimiter(rate.Limit(s.cfg.ActionsPerSecond), s.cfg.ActionBurst),
+		prefix:        p,
+		sess:          sess,
+		limiter:       rate.NewLimiter(rate.Limit(cfg.MessagesPerSecond), cfg.Burst),
+		actionLimiter: rate.NewLimiter(rate.Limit(cfg.ActionsPerSecond), cfg.ActionBurst),
 		errLimiter:    rate.NewLimiter(1, 3),
-		dropLimiter:   rate.NewLimiter(1, s.cfg.MaxDropped),
-		badLimiter:    rate.NewLimiter(1, s.cfg.MaxBadMessages),
+		dropLimiter:   rate.NewLimiter(1, cfg.MaxDropped),
+		badLimiter:    rate.NewLimiter(1, cfg.MaxBadMessages),
 	}
 	c.mu.Lock() // the timer may fire before the assignment is seen otherwise
-	c.pinger = time.AfterFunc(s.cfg.PingInterval, c.ping)
+	c.pinger = time.AfterFunc(cfg.PingInterval, c.ping)
 	c.mu.Unlock()
 	return c
 }
 
 // send queues a frame. A reader too slow to keep up is disconnected rather
-// than allowed to hold memory or slow anyone else down. It never blocks, so
-// it may be called with the server's lock held.
+// than allowed to hold memory: past MaxQueuedBytes for this connection, or
+// past MaxQueuedTotal for all of them (then the one with the longest queue
+// goes). It never blocks, so it may be called under any lock.
 func (c *conn) send(frame []byte) bool {
+	n := int64(len(frame))
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closing || c.dead {
+		c.mu.Unlock()
 		return false
 	}
-	if len(c.queue) >= c.srv.cfg.SendQueue {
+	if c.queued.Load()+n > int64(c.srv.cfg.MaxQueuedBytes) {
 		c.srv.metrics.slowDropped.Add(1)
 		c.killLocked()
+		c.mu.Unlock()
 		return false
 	}
 	c.queue = append(c.queue, frame)
+	c.queued.Add(n)
 	c.startWriterLocked()
+	c.mu.Unlock()
+	if c.srv.queued.Add(n) > c.srv.cfg.MaxQueuedTotal {
+		c.srv.shedLongestQueue()
+	}
 	return true
 }
 
@@ -129,14 +145,15 @@ func (c *conn) startWriterLocked() {
 	}
 }
 
-// killLocked closes the socket at once; the reader sees the error and
-// cleans up. Closing a socket does not block.
+// killLocked closes the socket at once and gives back the queue's bytes;
+// the reader sees the error and cleans up. Closing a socket does not block.
 func (c *conn) killLocked() {
 	if c.dead {
 		return
 	}
 	c.dead = true
 	c.queue = nil
+	c.srv.queued.Add(-c.queued.Swap(0))
 	c.pinger.Stop()
 	_ = c.ws.Close()
 	if c.drained != nil {
@@ -178,6 +195,12 @@ func (c *conn) writeLoop() {
 		frame := c.queue[0]
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
+		if n := int64(len(frame)); n > 0 {
+			// Given back as it leaves the queue, under the lock, so a kill
+			// meanwhile cannot give it back twice.
+			c.queued.Add(-n)
+			c.srv.queued.Add(-n)
+		}
 		c.mu.Unlock()
 
 		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
@@ -198,11 +221,10 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// readLoop runs on the connection's goroutine (serveConn) until the socket
-// closes.
-func (c *conn) readLoop(sess *session) {
+// readLoop runs on the connection's goroutine until the socket closes.
+func (c *conn) readLoop() {
 	cfg := &c.srv.cfg
-	c.ws.SetReadLimit(MaxFrameBytes)
+	c.ws.SetReadLimit(proto.MaxFrameBytes)
 	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	c.ws.SetPongHandler(func(string) error {
 		if !c.hello {
@@ -220,11 +242,11 @@ func (c *conn) readLoop(sess *session) {
 		typ, frame, err := c.ws.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				c.srv.metrics.countError(CodeTooLarge) // gorilla closed with 1009
+				c.srv.metrics.countError(proto.CodeTooLarge) // gorilla closed with 1009
 			}
 			return
 		}
-		if sess == nil {
+		if c.sess == nil {
 			continue // a connection that is only waiting to be closed
 		}
 		if !c.limiter.Allow() {
@@ -234,20 +256,20 @@ func (c *conn) readLoop(sess *session) {
 				return
 			}
 			if c.errLimiter.Allow() {
-				c.send(errorMessage(ErrRateLimited))
+				c.send(proto.ErrorFrame(proto.ErrRateLimited))
 			}
 			continue
 		}
 		if typ != websocket.TextMessage {
-			c.fail(ErrBadMessage)
+			c.fail(proto.ErrBadMessage)
 			continue
 		}
-		m, err := Decode(frame)
+		m, err := proto.Decode(frame)
 		if err != nil {
 			c.fail(err)
 			continue
 		}
-		if err := c.srv.handle(c, sess, m); err != nil {
+		if err := c.srv.dispatch(c, m); err != nil {
 			c.fail(err)
 		}
 	}
@@ -256,10 +278,10 @@ func (c *conn) readLoop(sess *session) {
 // fail answers a bad message with an error and closes the connection once
 // it has sent too many.
 func (c *conn) fail(err error) {
-	c.srv.metrics.countError(codeOf(err))
+	c.srv.metrics.countError(proto.CodeOf(err))
 	if !c.badLimiter.Allow() {
 		c.close(websocket.ClosePolicyViolation, "too many invalid messages")
 		return
 	}
-	c.send(errorMessage(err))
+	c.send(proto.ErrorFrame(err))
 }

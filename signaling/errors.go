@@ -1,106 +1,43 @@
 package signaling
 
-import "errors"
-
-// Wire error codes. They are the contract with every client: docs/PROTOCOL.md
-// lists each with its meaning.
-const (
-	CodeBadMessage      = "bad_message"
-	CodeUnknownType     = "unknown_type"
-	CodeBadVersion      = "bad_version"
-	CodeNotHello        = "not_hello"
-	CodeConsentRequired = "consent_required"
-	CodeBadMode         = "bad_mode"
-	CodeBadMedia        = "bad_media"
-	CodeBadName         = "bad_name"
-	CodeBadInterests    = "bad_interests"
-	CodeBadPreference   = "bad_preference"
-	CodeNotPaired       = "not_paired"
-	CodeNotQueued       = "not_queued"
-	CodeBadSignal       = "bad_signal"
-	CodeBadSDP          = "bad_sdp"
-	CodeBadCandidate    = "bad_candidate"
-	CodeBadReason       = "bad_reason"
-	CodeNothingToReport = "nothing_to_report"
-	CodeRateLimited     = "rate_limited"
-	CodeTooLarge        = "too_large"
-	CodeBanned          = "banned"
-	CodeInternal        = "internal"
-	CodeAlreadyHello    = "already_hello"
+import (
+	"errors"
+	"net/http"
+	"strings"
 )
 
-// Close codes beyond the standard ones.
-const (
-	CloseTakenOver = 4001 // the same session connected again (another tab, a reload)
-	CloseBanned    = 4003 // the address is banned; a banned message came first
-)
-
-// Sentinel errors. Each maps to one wire code in codeOf.
+// Sentinel errors of the transport. Wire errors are proto's; these are the
+// refusals of an upgrade, mapped to HTTP by httpStatus.
 var (
-	ErrBadMessage      = errors.New("signaling: malformed message")
-	ErrUnknownType     = errors.New("signaling: unknown message type")
-	ErrBadVersion      = errors.New("signaling: unsupported protocol version")
-	ErrNotHello        = errors.New("signaling: the first message must be hello")
-	ErrAlreadyHello    = errors.New("signaling: hello was already said")
-	ErrConsentRequired = errors.New("signaling: consent and the adult confirmation are required")
-	ErrBadMode         = errors.New("signaling: unknown mode")
-	ErrBadMedia        = errors.New("signaling: unknown media")
-	ErrBadName         = errors.New("signaling: name too long or with characters not allowed")
-	ErrBadInterests    = errors.New("signaling: too many interests, or one too long or with characters not allowed")
-	ErrBadPreference   = errors.New("signaling: unknown preference")
-	ErrNotPaired       = errors.New("signaling: there is no partner to send this to")
-	ErrNotQueued       = errors.New("signaling: not in a chat or a queue")
-	ErrBadSignal       = errors.New("signaling: a signal carries exactly one of sdp or candidate")
-	ErrBadSDP          = errors.New("signaling: the session description is not a valid offer or answer")
-	ErrBadCandidate    = errors.New("signaling: the ICE candidate is not valid")
-	ErrBadReason       = errors.New("signaling: unknown report reason")
-	ErrNothingToReport = errors.New("signaling: nobody to report: no partner now or in the last minutes")
-	ErrRateLimited     = errors.New("signaling: too many messages, slow down")
-	ErrInternal        = errors.New("signaling: internal error")
+	ErrTooManyConns    = errors.New("signaling: too many connections from this address")
+	ErrServerFull      = errors.New("signaling: the server is full, try again soon")
+	ErrTooManySessions = errors.New("signaling: too many new sessions from this address, try again in a minute")
+	ErrOrigin          = errors.New("signaling: origin not allowed")
+	ErrNoAddress       = errors.New("signaling: cannot tell the client address")
+	ErrClosing         = errors.New("signaling: the server is shutting down")
 )
 
-// codeOf maps an error to its wire code: the one place where errors meet the
-// protocol.
-func codeOf(err error) string {
-	for _, m := range errorCodes {
-		if errors.Is(err, m.err) {
-			return m.code
-		}
+// httpStatus maps an upgrade refusal to its HTTP status: the one place
+// where errors meet HTTP.
+func httpStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrTooManyConns), errors.Is(err, ErrServerFull), errors.Is(err, ErrTooManySessions):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrOrigin):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNoAddress):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrClosing):
+		return http.StatusServiceUnavailable
 	}
-	return CodeInternal
+	return http.StatusInternalServerError
 }
 
-var errorCodes = []struct {
-	err  error
-	code string
-}{
-	{ErrBadMessage, CodeBadMessage},
-	{ErrUnknownType, CodeUnknownType},
-	{ErrBadVersion, CodeBadVersion},
-	{ErrNotHello, CodeNotHello},
-	{ErrAlreadyHello, CodeAlreadyHello},
-	{ErrConsentRequired, CodeConsentRequired},
-	{ErrBadMode, CodeBadMode},
-	{ErrBadMedia, CodeBadMedia},
-	{ErrBadName, CodeBadName},
-	{ErrBadInterests, CodeBadInterests},
-	{ErrBadPreference, CodeBadPreference},
-	{ErrNotPaired, CodeNotPaired},
-	{ErrNotQueued, CodeNotQueued},
-	{ErrBadSignal, CodeBadSignal},
-	{ErrBadSDP, CodeBadSDP},
-	{ErrBadCandidate, CodeBadCandidate},
-	{ErrBadReason, CodeBadReason},
-	{ErrNothingToReport, CodeNothingToReport},
-	{ErrRateLimited, CodeRateLimited},
-}
-
-// messageOf is the human message sent with an error code. It never includes
-// anything the client sent, so no content or address is ever echoed.
-func messageOf(err error) string {
-	for _, m := range errorCodes {
-		if errors.Is(err, m.err) {
-			return m.err.Error()[len("signaling: "):]
+// httpText is the body of a refusal: the sentinel's text, never more.
+func httpText(err error) string {
+	for _, e := range []error{ErrTooManyConns, ErrServerFull, ErrTooManySessions, ErrOrigin, ErrNoAddress, ErrClosing} {
+		if errors.Is(err, e) {
+			return strings.TrimPrefix(e.Error(), "signaling: ")
 		}
 	}
 	return "internal error"

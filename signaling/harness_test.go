@@ -15,74 +15,78 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/client"
+	"github.com/parley-chat/parley/signaling/node"
+	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/signaling/signalingtest"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
 	"go.uber.org/goleak"
 )
 
-// testServer is signaling on 127.0.0.1:0 with a real store in a temporary
-// directory and, when asked, the real relay.
+// testServer is a node on 127.0.0.1:0 built by the same builder as the
+// binary: a real store in a temporary directory and, when asked, the real
+// relay.
 type testServer struct {
 	t     testing.TB
+	node  *node.Node
 	srv   *signaling.Server
 	store *store.Store
 	relay *turn.Server
 	http  *http.Server
 	tap   *signalingtest.Tap
 	logs  *signalingtest.Logs
+	dir   string
 	url   string // ws://127.0.0.1:port/ws
 	base  string // http://127.0.0.1:port
 }
 
-type serverOption func(*signaling.Config, *turn.Config)
+type serverOption func(*node.Config)
 
 func withRelay() serverOption {
-	return func(_ *signaling.Config, tc *turn.Config) { tc.UDPListen = "127.0.0.1:0" }
+	return func(c *node.Config) {
+		lo := 20000 + rand.IntN(40000)
+		c.Relay = &turn.Config{
+			UDPListen:    "127.0.0.1:0",
+			TCPListen:    "-",
+			PublicIP:     netip.MustParseAddr("127.0.0.1"),
+			RelayPortMin: lo,
+			RelayPortMax: lo + 100,
+			AllowPeers:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+			Logger:       c.Signaling.Logger,
+		}
+	}
 }
 
 func withConfig(f func(*signaling.Config)) serverOption {
-	return func(c *signaling.Config, _ *turn.Config) { f(c) }
+	return func(c *node.Config) { f(&c.Signaling) }
+}
+
+func withDir(dir string) serverOption {
+	return func(c *node.Config) { c.Store.Dir = dir }
 }
 
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
 	logs := &signalingtest.Logs{}
-	st, err := store.Open(store.Config{Dir: t.TempDir(), Logger: logs.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{t: t, store: st, logs: logs}
-	cfg := signaling.Config{Store: st, Logger: logs.Logger(), ResumeWindow: 2 * time.Second}
-	lo := 20000 + rand.IntN(40000)
-	tc := turn.Config{
-		TCPListen:    "-",
-		PublicIP:     netip.MustParseAddr("127.0.0.1"),
-		RelayPortMin: lo,
-		RelayPortMax: lo + 100,
-		Secret:       st.Subkey("turn-rest"),
-		AllowPeers:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		SessionLive:  func(id string) bool { return ts.srv != nil && ts.srv.SessionLive(id) },
-		Logger:       logs.Logger(),
+	cfg := node.Config{
+		Store: store.Config{Dir: t.TempDir(), Logger: logs.Logger()},
+		Signaling: signaling.Config{
+			Logger: logs.Logger(), ResumeWindow: 2 * time.Second, ByeWindow: time.Second,
+			// Tests open many sessions from 127.0.0.1.
+			NewSessionsPerMinute: 6000, NewSessionBurst: 1000,
+		},
 	}
 	for _, o := range opts {
-		o(&cfg, &tc)
+		o(&cfg)
 	}
-	if tc.UDPListen != "" {
-		ts.relay, err = turn.New(tc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.ICEServers = ts.relay.ICEServers
-		cfg.OnSessionEnd = func(id string) { ts.relay.EndSession(id) }
-	}
-	ts.srv, err = signaling.New(cfg)
+	n, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.srv.Start(); err != nil {
+	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
+	ts := &testServer{t: t, node: n, srv: n.Signaling, store: n.Store, relay: n.Relay, logs: logs, dir: cfg.Store.Dir}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,12 +103,8 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 func (ts *testServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = ts.srv.Shutdown(ctx)
+	_ = ts.node.Shutdown(ctx)
 	_ = ts.http.Shutdown(ctx)
-	if ts.relay != nil {
-		_ = ts.relay.Close()
-	}
-	_ = ts.store.Close()
 }
 
 type peerOpt func(*client.Config)
@@ -166,21 +166,21 @@ func (rc *rawConn) send(s string) {
 }
 
 // next reads the next message, failing on a timeout.
-func (rc *rawConn) next() signaling.Outbound {
+func (rc *rawConn) next() proto.Outbound {
 	rc.t.Helper()
 	_ = rc.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, b, err := rc.ws.ReadMessage()
 	if err != nil {
 		rc.t.Fatalf("read: %v", err)
 	}
-	var m signaling.Outbound
+	var m proto.Outbound
 	if err := json.Unmarshal(b, &m); err != nil {
 		rc.t.Fatalf("bad frame %q: %v", b, err)
 	}
 	return m
 }
 
-func (rc *rawConn) expect(typ string) signaling.Outbound {
+func (rc *rawConn) expect(typ string) proto.Outbound {
 	rc.t.Helper()
 	m := rc.next()
 	if m.Type != typ {
@@ -293,3 +293,18 @@ func leakCheck(t *testing.T) {
 }
 
 func contains(hay []byte, needle string) bool { return strings.Contains(string(hay), needle) }
+
+// credOf is the TURN credential id a client was given in welcome: the
+// username is "expiry:credential-id".
+func credOf(t testing.TB, c *client.Client) string {
+	t.Helper()
+	w := c.Welcome()
+	if w == nil || len(w.ICEServers) == 0 {
+		t.Fatal("no ICE servers in welcome: the test server has no relay")
+	}
+	_, id, ok := strings.Cut(w.ICEServers[0].Username, ":")
+	if !ok || id == "" {
+		t.Fatalf("TURN username %q", w.ICEServers[0].Username)
+	}
+	return id
+}

@@ -1,536 +1,348 @@
 package signaling
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
-	"github.com/parley-chat/parley/store/prefix"
+	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
-	"github.com/parley-chat/parley/turn"
+	"github.com/parley-chat/parley/signaling/proto"
+	"github.com/parley-chat/parley/store"
+	"github.com/parley-chat/parley/store/prefix"
+	"golang.org/x/time/rate"
 )
 
-// handle runs one validated-in-shape message on the reader goroutine.
-func (s *Server) handle(c *conn, sess *session, m *Inbound) error {
-	now := s.cfg.Clock()
-	if !c.hello {
-		if m.Type != TypeHello {
-			return ErrNotHello
-		}
-		if m.V != ProtocolVersion {
-			return ErrBadVersion
-		}
-		c.hello = true
-		s.metrics.countMessage(m.Type)
-		s.hello(c, sess, now)
-		return nil
-	}
-	switch m.Type {
-	case TypeHello:
-		return ErrAlreadyHello
-	case TypeSignal:
-		if err := validateSignal(m.Data); err != nil {
-			return err
-		}
-		s.metrics.countMessage(m.Type)
-		return s.signal(sess, m.Data, now)
-	case TypeJoin, TypeNext, TypeReport:
-		if !c.actionLimiter.Allow() {
-			return ErrRateLimited
-		}
-	case TypeLeave:
-	default:
-		return ErrUnknownType
-	}
-	s.metrics.countMessage(m.Type)
-	switch m.Type {
-	case TypeJoin:
-		j, err := validateJoin(m, s.cfg.HideIPDefault)
-		if err != nil {
-			return err
-		}
-		return s.joinChecked(c, sess, j, now)
-	case TypeNext:
-		return s.next(sess, now)
-	case TypeLeave:
-		s.leave(sess, now)
-		return nil
-	default: // report
-		if !reportReasons[m.Reason] {
-			return ErrBadReason
-		}
-		return s.report(c, sess, m.Reason, now)
-	}
+// Delivery passes frames to sessions by ID. The hub never holds a
+// connection: the local implementation writes to this process's sockets;
+// with several nodes another one reaches the node that holds the session.
+type Delivery interface {
+	// Deliver queues a frame for the session's connection. It never
+	// blocks; false means the session has no connection now.
+	Deliver(sessionID string, frame []byte) bool
+	// Disconnect closes the session's connection with a close code, after
+	// what is already queued.
+	Disconnect(sessionID string, code int, text string)
 }
 
-// hello attaches the connection to its session, answers welcome, and
-// resumes whatever the session was doing.
-func (s *Server) hello(c *conn, sess *session, now time.Time) {
-	var ice = s.iceServers(sess.id, now)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	resumed := sess.token == ""
-	sess.token = ""
-	sess.connecting--
-	if old := sess.conn; old != nil && old != c {
-		old.close(CloseTakenOver, "session opened elsewhere")
-	}
-	sess.conn = c
-	sess.addr = c.addr
-	sess.stopGrace()
-	state := "idle"
-	switch {
-	case sess.state == statePaired:
-		state = "paired"
-	case sess.state == stateQueued, sess.wasQueued && sess.join != nil:
-		state = "queued"
-	}
-	c.send(encode(&Outbound{
-		Type:          TypeWelcome,
-		State:         state,
-		V:             ProtocolVersion,
-		Resumed:       boolPtr(resumed),
-		ICEServers:    ice,
-		Preferences:   s.cfg.Topics.Preferences,
-		Features:      features,
-		Limits:        s.limits(),
-		HideIPDefault: boolPtr(s.cfg.HideIPDefault),
-	}))
-	s.markDirty(sess, now)
-	if sess.missed != "" {
-		c.send(encode(&Outbound{Type: TypePartnerLeft, Reason: sess.missed}))
-		sess.missed = ""
-	}
-	switch {
-	case sess.state == statePaired && sess.partner != nil:
-		p := sess.partner
-		if p.conn != nil {
-			s.sendMatched(sess, true)
-			s.sendMatched(p, true)
-		} else {
-			c.send(encode(&Outbound{Type: TypePartnerReconnecting}))
-		}
-	case sess.wasQueued && sess.join != nil:
-		sess.wasQueued = false
-		s.enqueueLocked(sess, now)
-		s.tickLocked(now)
-	}
+// The hub's locks, outermost first. A goroutine holds at most one session
+// lock, except when a pair forms (two, in order of ID); it never takes a
+// session lock while holding any other of these, and calls out to the
+// store or the network under none of them:
+//
+//	session.mu  <  room.mu  <  queue.mu  <  hub.mu  <  (delivery's own)
+//
+// A signal takes its sender's session lock and its room's lock for a few
+// reads; no lock is shared between rooms on that path.
+
+// hub is the state machine of sessions and chats. It addresses sessions by
+// ID only and delivers through Delivery.
+type hub struct {
+	cfg     *Config
+	log     *slog.Logger
+	store   *store.Store
+	out     Delivery
+	q       *queue
+	m       *counters
+	persist *persister
+	daily   dailyStats
+	fresh   *prefixLimiters // new sessions per address prefix
+
+	mu       sync.RWMutex // guards the maps and closing; a leaf
+	sessions map[string]*session
+	byKey    map[string]*session // by the store key of the current token
+	byCred   map[string]*session // by TURN credential id
+	rooms    map[string]*room    // open chats
+	closing  bool
 }
 
-func (s *Server) iceServers(id string, now time.Time) []turn.ICEServer {
-	if s.cfg.ICEServers == nil {
-		return nil
-	}
-	return s.cfg.ICEServers(id, now)
-}
-
-func (s *Server) limits() *Limits {
-	return &Limits{
-		MaxFrameBytes:       MaxFrameBytes,
-		MaxNameLength:       MaxNameLength,
-		MaxInterests:        MaxInterests,
-		MaxInterestLength:   MaxInterestLength,
-		ResumeWindowSeconds: int(s.cfg.ResumeWindow / time.Second),
-		MessagesPerSecond:   int(s.cfg.MessagesPerSecond),
-	}
-}
-
-// joinChecked checks the ban outside the lock (it reads the store) and
-// then joins.
-func (s *Server) joinChecked(c *conn, sess *session, j Join, now time.Time) error {
-	ban, banned, err := s.store.Banned(now, c.addr)
+func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
+	q, err := newQueue(matcher.Config{Topics: cfg.Topics, InterestWait: cfg.InterestWait})
 	if err != nil {
-		s.log.Error("ban check failed", "err", err)
-		return ErrInternal
+		return nil, err
 	}
-	if banned {
-		s.enforceBan(now, c.prefix, ban.Until)
-		return nil
+	h := &hub{
+		cfg: cfg, log: cfg.Logger, store: cfg.Store, out: out, q: q, m: m,
+		fresh:    newPrefixLimiters(rate.Limit(cfg.NewSessionsPerMinute/60), cfg.NewSessionBurst),
+		sessions: make(map[string]*session),
+		byKey:    make(map[string]*session),
+		byCred:   make(map[string]*session),
+		rooms:    make(map[string]*room),
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if j.Mode == matcher.ModeOpposite && !s.knownPreference(j.Preference) {
-		return ErrBadPreference
-	}
-	if sess.state == statePaired {
-		s.endPairLocked(sess, ReasonLeave, false, now)
-	}
-	sess.join = &j
-	sess.rec.Name, sess.rec.Mode, sess.rec.Media = j.Name, string(j.Mode), string(j.Media)
-	sess.rec.Interests, sess.rec.HideIP = j.Interests, j.HideIP
-	if err := s.enqueueLocked(sess, now); err != nil {
-		return err
-	}
-	s.tickLocked(now)
-	return nil
+	h.persist = newPersister(h)
+	return h, nil
 }
 
-func (s *Server) knownPreference(id string) bool {
-	for _, p := range s.cfg.Topics.Preferences {
-		if p.ID == id {
-			return true
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newToken returns a random 128-bit session token.
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func validToken(t string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	return err == nil && len(b) == 16
+}
+
+// open finds the session of a cookie's token, in memory or in the store,
+// or makes a new one. It returns the token to set as the cookie when it is
+// new: a new session, or a rotation because the session came back from an
+// unexpected place (another address prefix than its last connection, or
+// not in memory), so a token planted in someone's browser stops working
+// for whoever planted it. The session counts a connection in progress
+// until attach or abandon.
+func (h *hub) open(token string, addr netip.Addr, now time.Time) (*session, string, error) {
+	p := prefix.Of(addr)
+	if token != "" {
+		key := h.store.SessionKey(token)
+		h.mu.Lock()
+		sess := h.byKey[key.Hex()]
+		if sess != nil {
+			sess.connecting.Add(1)
 		}
-	}
-	return false
-}
-
-// enqueueLocked puts the session in the queue of its last join.
-func (s *Server) enqueueLocked(sess *session, now time.Time) error {
-	j := sess.join
-	err := s.eng.Join(now, matcher.Request{ID: sess.id, Mode: j.Mode, Media: j.Media, Preference: j.Preference, Interests: j.Interests})
-	if err != nil {
-		if errors.Is(err, matcher.ErrBadPreference) || errors.Is(err, matcher.ErrNoPreference) {
-			return ErrBadPreference
+		closing := h.closing
+		h.mu.Unlock()
+		if closing {
+			return h.release(sess, ErrClosing)
 		}
-		return ErrBadMode
-	}
-	sess.state = stateQueued
-	sess.queuedAt = now
-	s.markDirty(sess, now)
-	if sess.conn != nil {
-		sess.conn.send(encode(&Outbound{Type: TypeQueued, Mode: string(j.Mode), Media: string(j.Media)}))
-	}
-	return nil
-}
-
-// tickLocked runs the matcher and tells both people of every new pair.
-func (s *Server) tickLocked(now time.Time) {
-	for _, p := range s.eng.Tick(now) {
-		a, b := s.sessions[p.Offerer], s.sessions[p.Answerer]
-		if a == nil || b == nil || a.conn == nil || b.conn == nil {
-			// Cannot happen while the queue only holds connected people;
-			// requeue whoever is still here rather than lose them.
-			for _, x := range []*session{a, b} {
-				if x != nil && x.conn != nil && x.join != nil {
-					_ = s.enqueueLocked(x, now)
-				}
+		if sess != nil {
+			sess.mu.Lock()
+			same := sess.prefix == p || !sess.prefix.IsValid()
+			sess.mu.Unlock()
+			if same {
+				return sess, "", nil
 			}
-			continue
+			return h.rotate(sess, now)
 		}
-		pair := newPairID()
-		var stID string
-		if p.Statement != nil {
-			stID = p.Statement.ID
-		}
-		for _, x := range [...]struct {
-			me, other *session
-			role      string
-		}{{a, b, "offerer"}, {b, a, "answerer"}} {
-			x.me.state = statePaired
-			x.me.partner = x.other
-			x.me.statement = p.Statement
-			x.me.shared = p.Shared
-			x.me.pairedAt = now
-			if !x.me.queuedAt.IsZero() {
-				s.metrics.observeMatched(now.Sub(x.me.queuedAt))
+		rec, err := h.store.GetSession(key)
+		switch {
+		case err == nil:
+			sess, err := h.adopt(key, rec, now)
+			if err != nil {
+				return nil, "", err
 			}
-			x.me.rec.Pair, x.me.rec.Partner, x.me.rec.Role, x.me.rec.Statement = pair, x.other.id, x.role, stID
-			s.markDirty(x.me, now)
-		}
-		s.daily.pairFormed(now)
-		s.metrics.pairs.Add(1)
-		s.sendMatched(a, false)
-		s.sendMatched(b, false)
-	}
-}
-
-func (s *Server) sendMatched(sess *session, resumed bool) {
-	if sess.conn == nil {
-		return
-	}
-	m := &Outbound{
-		Type:      TypeMatched,
-		Pair:      sess.rec.Pair,
-		Role:      sess.rec.Role,
-		Partner:   &PartnerInfo{Name: sess.partner.rec.Name},
-		Mode:      sess.rec.Mode,
-		Media:     sess.rec.Media,
-		Statement: sess.statement,
-		Shared:    sess.shared,
-		Resumed:   boolPtr(resumed),
-		HideIP:    boolPtr(sess.hideIP()),
-	}
-	sess.conn.send(encode(m))
-}
-
-// signal forwards one validated signal to the partner, after the hide-IP
-// policy of the sender. Nobody else can be reached.
-func (s *Server) signal(sess *session, d *SignalData, now time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sess.state != statePaired || sess.partner == nil {
-		return ErrNotPaired
-	}
-	s.touch(sess, now)
-	p := sess.partner
-	if p.conn == nil {
-		return nil // the partner is reconnecting; both negotiate again on resume
-	}
-	if sess.hideIP() {
-		var ok bool
-		if d, ok = applyHideIP(d); !ok {
-			s.metrics.stripped.Add(1)
-			return nil
+			return h.rotate(sess, now)
+		case !isNotFound(err):
+			return nil, "", err
 		}
 	}
-	p.conn.send(encode(&Outbound{Type: TypeSignal, Data: d}))
-	s.metrics.forwarded.Add(1)
-	return nil
+	if !h.fresh.allow(p, now) {
+		h.m.countRefused(refusedSessions)
+		return nil, "", ErrTooManySessions
+	}
+	token = newToken()
+	sess := newSession(randomID(16), h.store.SessionKey(token), now, h.cfg)
+	sess.connecting.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return nil, "", ErrClosing
+	}
+	h.sessions[sess.id] = sess
+	h.byKey[sess.key.Hex()] = sess
+	h.byCred[sess.cred] = sess
+	return sess, token, nil
 }
 
-// next ends the chat and puts both people back in the queue; the one who
-// pressed next never meets that partner again.
-func (s *Server) next(sess *session, now time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch sess.state {
-	case statePaired:
-		// The one who pressed next queues first, so a person already
-		// waiting meets them rather than the one they skipped.
-		p := sess.partner
-		s.endPairLocked(sess, ReasonNext, true, now)
-		s.requeueLocked(sess, now)
-		if p != nil && p.conn != nil {
-			s.requeueLocked(p, now)
-		}
-		s.tickLocked(now)
-		return nil
-	case stateQueued:
-		sess.conn.send(encode(&Outbound{Type: TypeQueued, Mode: sess.rec.Mode, Media: sess.rec.Media}))
-		return nil
+func (h *hub) release(sess *session, err error) (*session, string, error) {
+	if sess != nil {
+		h.abandon(sess)
 	}
-	if sess.join == nil {
-		return ErrNotQueued
-	}
-	if err := s.enqueueLocked(sess, now); err != nil {
-		return err
-	}
-	s.tickLocked(now)
-	return nil
+	return nil, "", err
 }
 
-// requeueLocked puts a person back in the queue of their last join, or
-// tells them they are idle when that join cannot be repeated (after a
-// restart the preference of opposite mode is gone: it is never stored).
-func (s *Server) requeueLocked(sess *session, now time.Time) {
-	if sess.join != nil && s.enqueueLocked(sess, now) == nil {
-		return
+// rotate gives a session a new token: its record moves to the new key.
+func (h *hub) rotate(sess *session, now time.Time) (*session, string, error) {
+	token := newToken()
+	key := h.store.SessionKey(token)
+	sess.mu.Lock()
+	old := sess.key
+	sess.key = key
+	persisted := sess.persisted
+	sess.mu.Unlock()
+	h.mu.Lock()
+	if h.byKey[old.Hex()] == sess {
+		delete(h.byKey, old.Hex())
 	}
-	sess.state = stateIdle
-	if sess.conn != nil {
-		sess.conn.send(encode(&Outbound{Type: TypeLeft}))
+	h.byKey[key.Hex()] = sess
+	h.mu.Unlock()
+	if persisted {
+		h.persist.remove(old)
+		h.markDirty(sess, now)
 	}
+	h.m.rotations.Add(1)
+	return sess, token, nil
 }
 
-func (s *Server) leave(sess *session, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch sess.state {
-	case statePaired:
-		s.endPairLocked(sess, ReasonLeave, false, now)
-	case stateQueued:
-		s.eng.Leave(sess.id)
-		sess.state = stateIdle
-		s.markDirty(sess, now)
+// adopt brings a stored session into memory, or returns the one already
+// there (two connections may race to load it).
+func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*session, error) {
+	h.mu.Lock()
+	if sess := h.sessions[rec.ID]; sess != nil {
+		sess.connecting.Add(1)
+		h.mu.Unlock()
+		return sess, nil
 	}
-	if sess.conn != nil {
-		sess.conn.send(encode(&Outbound{Type: TypeLeft}))
+	if h.closing {
+		h.mu.Unlock()
+		return nil, ErrClosing
 	}
+	sess := newSession(rec.ID, key, rec.Created, h.cfg)
+	sess.rec = *rec
+	sess.persisted = true
+	sess.lastSeen = rec.LastSeen
+	sess.connecting.Add(1)
+	h.sessions[sess.id] = sess
+	h.byKey[key.Hex()] = sess
+	h.byCred[sess.cred] = sess
+	h.mu.Unlock()
+	h.q.restore(rec.ID, matcher.History{Avoid: rec.Avoid, Met: rec.Met})
+	if rec.Mode != "" && rec.Mode != proto.ModeOpposite {
+		// Opposite mode cannot be repeated: the preference is never stored.
+		sess.join = &proto.Join{Mode: rec.Mode, Media: rec.Media, Name: rec.Name, Interests: rec.Interests, HideIP: rec.HideIP}
+	}
+	if rec.Chat != "" {
+		h.rejoinStoredChat(sess, rec, now)
+	}
+	return sess, nil
 }
 
-// endPairLocked ends sess's chat: the partner is told why and left idle.
-// avoid keeps the two apart from now on.
-func (s *Server) endPairLocked(sess *session, reason string, avoid bool, now time.Time) {
-	p := sess.partner
-	if p != nil {
-		if avoid {
-			s.eng.Avoid(sess.id, p.id)
-		}
-		if p.partner == sess {
-			p.state = stateIdle
-			p.partner = nil
-			p.rec.Pair, p.rec.Partner, p.rec.Role, p.rec.Statement = "", "", "", ""
-			p.lastPartner, p.lastPartnerAddr, p.lastPartnerAt = sess.id, sess.addr, now
-			s.markDirty(p, now)
-			if p.conn != nil {
-				p.conn.send(encode(&Outbound{Type: TypePartnerLeft, Reason: reason}))
-			} else {
-				// Away in their resume window: they learn it when they
-				// return; the window's timer forgets them if they do not.
-				p.missed = reason
-			}
-		}
-		sess.lastPartner, sess.lastPartnerAddr, sess.lastPartnerAt = p.id, p.addr, now
-		if !sess.pairedAt.IsZero() {
-			s.daily.chatEnded(now, now.Sub(sess.pairedAt))
-			s.metrics.observeChat(now.Sub(sess.pairedAt))
-		}
-		p.pairedAt = time.Time{}
-	}
-	sess.state = stateIdle
-	sess.partner = nil
-	sess.pairedAt = time.Time{}
-	sess.statement, sess.shared = nil, nil
-	sess.rec.Pair, sess.rec.Partner, sess.rec.Role, sess.rec.Statement = "", "", "", ""
-	s.markDirty(sess, now)
+// abandon undoes open for a connection that never got to attach.
+func (h *hub) abandon(sess *session) {
+	sess.connecting.Add(-1)
+	h.forgetIfIdle(sess)
 }
 
-// report records a report against the current partner, or the last one
-// within ReportGrace, ends the chat, and bans the partner's address when
-// enough different people reported it.
-func (s *Server) report(c *conn, sess *session, reason string, now time.Time) error {
-	s.mu.Lock()
-	var target netip.Addr
-	switch {
-	case sess.state == statePaired && sess.partner != nil:
-		target = sess.partner.addr
-		s.endPairLocked(sess, ReasonLeave, true, now) // true: the two never meet again
-	case sess.lastPartner != "" && now.Sub(sess.lastPartnerAt) <= s.cfg.ReportGrace:
-		target = sess.lastPartnerAddr
-		s.eng.Avoid(sess.id, sess.lastPartner)
-	}
-	if target.IsValid() {
-		sess.lastPartner = "" // one report per chat
-	}
-	s.mu.Unlock()
-	if !target.IsValid() {
-		return ErrNothingToReport
-	}
-	s.metrics.reports.Add(1)
-	ban, banned, err := s.store.Report(now, target, c.addr, reason)
-	if err != nil {
-		s.log.Error("storing a report failed", "err", err)
-		return ErrInternal
-	}
-	c.send(encode(&Outbound{Type: TypeReported}))
-	if banned {
-		s.metrics.bans.Add(1)
-		s.log.Info("address banned after reports", "until", ban.Until.UTC().Format(time.RFC3339))
-		s.enforceBan(now, prefix.Of(target), ban.Until)
-	}
-	return nil
+// lookup returns the session with this ID, if it is in memory.
+func (h *hub) lookup(id string) *session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.sessions[id]
 }
 
-// enforceBan ends every live session from the banned prefix: the person sees
-// until when, the partner learns the chat ended because of a ban.
-func (s *Server) enforceBan(now time.Time, prefix netip.Prefix, until time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sess := range s.sessions {
-		if sess.conn == nil || sess.conn.prefix != prefix {
-			continue
-		}
-		switch sess.state {
-		case statePaired:
-			s.endPairLocked(sess, ReasonBanned, true, now)
-		case stateQueued:
-			s.eng.Leave(sess.id)
-			sess.state = stateIdle
-		}
-		sess.banned = true
-		// The session ends with the ban: its record goes, so its relay
-		// credentials die with it even once it has left memory.
-		sess.erased = true
-		s.persist.remove(sess.id)
-		s.sessionEnded(sess.id)
-		sess.conn.send(bannedMessage(until))
-		sess.conn.close(CloseBanned, "banned")
-	}
-}
-
-func bannedMessage(until time.Time) []byte {
-	return encode(&Outbound{Type: TypeBanned, Until: until.UTC().Format(time.RFC3339)})
-}
-
-// disconnected runs when a socket closes. A paired person keeps the pair for
-// the resume window; a queued one gets their place back if they return in
-// time.
-func (s *Server) disconnected(c *conn, sess *session, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// SessionLive reports whether a credential id names a live session: in
+// memory, not banned, not erased. The relay asks before every allocation.
+func (h *hub) sessionLive(cred string) bool {
+	h.mu.RLock()
+	sess := h.byCred[cred]
+	h.mu.RUnlock()
 	if sess == nil {
+		return false
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return !sess.banned && !sess.erased
+}
+
+// forgetIfIdle drops a session from memory once nothing there needs it:
+// no connection, no connection in progress, no resume window, no chat. Its
+// last state goes to the store first; a return within the TTL loads it.
+func (h *hub) forgetIfIdle(sess *session) {
+	sess.mu.Lock()
+	if sess.connected || sess.connecting.Load() > 0 || sess.grace != nil || sess.chat != nil {
+		sess.mu.Unlock()
 		return
 	}
-	if !c.hello {
-		sess.connecting-- // it never got past hello
+	sess.gone = true
+	var final *store.Session
+	if sess.persisted && !sess.erased && !sess.banned {
+		final = h.snapshotLocked(sess)
 	}
-	if sess.conn != c {
-		// Never attached, or taken over by a newer connection.
-		s.forgetIfGoneLocked(sess)
-		return
+	key := sess.key
+	sess.mu.Unlock()
+	h.persist.final(key, final)
+	h.q.forget(sess.id)
+	h.unregister(sess, key)
+}
+
+func (h *hub) unregister(sess *session, key store.SessionKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions[sess.id] == sess {
+		delete(h.sessions, sess.id)
 	}
-	sess.conn = nil
-	if s.closing {
-		return // the pair stays in the store; the next process resumes it
+	if h.byCred[sess.cred] == sess {
+		delete(h.byCred, sess.cred)
 	}
-	s.markDirty(sess, now)
-	switch sess.state {
-	case statePaired:
-		if p := sess.partner; p != nil && p.conn != nil {
-			p.conn.send(encode(&Outbound{Type: TypePartnerReconnecting}))
-		}
-		s.startGraceLocked(sess, now)
-	case stateQueued:
-		s.eng.Leave(sess.id)
-		sess.state = stateIdle
-		sess.wasQueued = true
-		s.startGraceLocked(sess, now)
-	default:
-		if !sess.banned {
-			s.startGraceLocked(sess, now)
-		} else {
-			s.forgetIfGoneLocked(sess)
-		}
+	if h.byKey[key.Hex()] == sess {
+		delete(h.byKey, key.Hex())
 	}
 }
 
-func (s *Server) startGraceLocked(sess *session, now time.Time) {
-	sess.stopGrace()
-	var t *time.Timer
-	t = time.AfterFunc(s.cfg.ResumeWindow, func() {
+// snapshot collects every in-memory session, for housekeeping and bans.
+func (h *hub) snapshot() []*session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// deliver sends a frame to a session; false if it has no connection.
+func (h *hub) deliver(id string, frame []byte) bool { return h.out.Deliver(id, frame) }
+
+func (h *hub) send(id string, m *proto.Outbound) bool { return h.out.Deliver(id, proto.Encode(m)) }
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+func (h *hub) isClosing() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closing
+}
+
+// shutdown stops every timer: the chats and queues stay as they are in the
+// store, for the next process.
+func (h *hub) shutdown() {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	for _, s := range h.snapshot() {
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		if sess.grace != t || sess.conn != nil || s.closing {
-			return
+		s.stopGraceLocked()
+		s.mu.Unlock()
+	}
+	h.mu.RLock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.RUnlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		if r.waiting != nil {
+			r.waiting.Stop()
 		}
-		sess.grace = nil
-		now := s.cfg.Clock()
-		sess.wasQueued = false
-		if sess.state == statePaired {
-			s.endPairLocked(sess, ReasonGone, false, now)
-		}
-		s.forgetIfGoneLocked(sess)
-	})
-	sess.grace = t
+		r.mu.Unlock()
+	}
 }
 
-// forgetIfGoneLocked drops a session from memory once nothing there needs
-// it; the store keeps it until its TTL, and a return within that time loads
-// it again.
-func (s *Server) forgetIfGoneLocked(sess *session) {
-	if sess.conn != nil || sess.connecting > 0 || sess.grace != nil || sess.state == statePaired {
-		return
+// housekeeping keeps the records of connected people alive in the store
+// (being connected is activity, so a record does not expire under its
+// owner) and drops from memory what nothing needs any more.
+func (h *hub) housekeeping(now time.Time) {
+	for _, s := range h.snapshot() {
+		s.mu.Lock()
+		idle := !s.connected && s.grace == nil && s.chat == nil && s.connecting.Load() == 0
+		if s.connected {
+			h.touchLocked(s, now)
+		}
+		s.mu.Unlock()
+		if idle {
+			h.forgetIfIdle(s)
+		}
 	}
-	s.persist.final(sess.id, s.snapshot(sess)) // its last state, if not yet written
-	s.eng.Forget(sess.id)
-	delete(s.sessions, sess.id)
-}
-
-// forget removes a session everywhere in memory now (DELETE /api/me).
-func (s *Server) forgetLocked(sess *session, now time.Time) {
-	if sess.state == statePaired {
-		s.endPairLocked(sess, ReasonLeave, false, now)
-	}
-	if sess.state == stateQueued {
-		s.eng.Leave(sess.id)
-	}
-	sess.stopGrace()
-	sess.erased = true
-	if sess.conn != nil {
-		sess.conn.close(1000, "session erased")
-		sess.conn = nil
-	}
-	s.eng.Forget(sess.id)
-	delete(s.sessions, sess.id)
-	s.sessionEnded(sess.id)
 }

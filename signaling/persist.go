@@ -7,57 +7,75 @@ import (
 	"github.com/parley-chat/parley/store"
 )
 
-// persister writes sessions to the store off the request path. Signaling
-// marks a session dirty under its lock; the persister takes snapshots under
-// the lock and writes them outside it, many at once so that the store's
-// Batch shares one fsync among them. Only one round runs at a time, so a
-// newer snapshot of a session is never overtaken by an older one, and a
-// delete is never undone by a write that was already on its way.
+// persister writes sessions to the store off the request path. The hub
+// marks a session dirty; the persister takes snapshots under each
+// session's lock and writes them outside it, many at once so that the
+// store's Batch shares one fsync among them. Only one round runs at a
+// time, so a newer snapshot of a session is never overtaken by an older
+// one, and a delete is never undone by a write already on its way.
 type persister struct {
-	s    *Server
+	h    *hub
 	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
 
 	mu      sync.Mutex // guards the fields below
-	dirty   map[string]struct{}
-	finals  map[string]*store.Session  // last snapshots of sessions that left memory dirty
-	deletes map[string][]chan struct{} // sessions to delete, and who waits for it
+	dirty   map[*session]struct{}
+	finals  map[string]final     // last snapshots of sessions that left memory, by key
+	deletes map[string]*deletion // records to delete, by key
 }
 
-func newPersister(s *Server) *persister {
+type final struct {
+	key store.SessionKey
+	rec *store.Session
+}
+
+type deletion struct {
+	key     store.SessionKey
+	waiters []chan struct{}
+}
+
+func newPersister(h *hub) *persister {
 	return &persister{
-		s:       s,
+		h:       h,
 		wake:    make(chan struct{}, 1),
-		dirty:   make(map[string]struct{}),
-		finals:  make(map[string]*store.Session),
-		deletes: make(map[string][]chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		dirty:   make(map[*session]struct{}),
+		finals:  make(map[string]final),
+		deletes: make(map[string]*deletion),
 	}
 }
 
-// final hands over the last snapshot of a session that leaves memory, if a
-// write of it is still pending; otherwise the store already has it.
-func (p *persister) final(id string, rec *store.Session) {
+func (p *persister) mark(s *session) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, dirty := p.dirty[id]; dirty {
-		delete(p.dirty, id)
-		p.finals[id] = rec
-	}
-}
-
-func (p *persister) mark(id string) {
-	p.mu.Lock()
-	p.dirty[id] = struct{}{}
+	p.dirty[s] = struct{}{}
 	p.mu.Unlock()
 	p.poke()
 }
 
-// remove deletes the session from the store; the channel closes when done.
-func (p *persister) remove(id string) <-chan struct{} {
+// final hands over the last snapshot of a session that leaves memory; nil
+// when there is nothing to write.
+func (p *persister) final(key store.SessionKey, rec *store.Session) {
+	p.mu.Lock()
+	if rec != nil {
+		p.finals[key.Hex()] = final{key: key, rec: rec}
+	}
+	p.mu.Unlock()
+	p.poke()
+}
+
+// remove deletes a record; the channel closes when it is done.
+func (p *persister) remove(key store.SessionKey) <-chan struct{} {
 	done := make(chan struct{})
 	p.mu.Lock()
-	delete(p.dirty, id)
-	delete(p.finals, id)
-	p.deletes[id] = append(p.deletes[id], done)
+	delete(p.finals, key.Hex())
+	d := p.deletes[key.Hex()]
+	if d == nil {
+		d = &deletion{key: key}
+		p.deletes[key.Hex()] = d
+	}
+	d.waiters = append(d.waiters, done)
 	p.mu.Unlock()
 	p.poke()
 	return done
@@ -71,12 +89,12 @@ func (p *persister) poke() {
 }
 
 func (p *persister) run() {
-	defer p.s.loops.Done()
+	defer close(p.done)
 	for {
 		select {
 		case <-p.wake:
 			p.round()
-		case <-p.s.stop:
+		case <-p.stop:
 			p.round() // what Shutdown left
 			return
 		}
@@ -89,52 +107,52 @@ const maxParallelWrites = 256
 func (p *persister) round() {
 	p.mu.Lock()
 	dirty, finals, deletes := p.dirty, p.finals, p.deletes
-	p.dirty, p.finals, p.deletes = make(map[string]struct{}), make(map[string]*store.Session), make(map[string][]chan struct{})
+	p.dirty, p.finals, p.deletes = make(map[*session]struct{}), make(map[string]final), make(map[string]*deletion)
 	p.mu.Unlock()
 	if len(dirty) == 0 && len(finals) == 0 && len(deletes) == 0 {
 		return
 	}
-
-	s := p.s
-	s.mu.Lock()
-	snaps := make([]func(), 0, len(dirty)+len(finals)+len(deletes))
-	for id := range dirty {
-		if sess, ok := s.sessions[id]; ok {
-			finals[id] = s.snapshot(sess)
+	h := p.h
+	for s := range dirty {
+		s.mu.Lock()
+		if s.persisted && !s.erased && !s.banned && !s.gone {
+			finals[s.key.Hex()] = final{key: s.key, rec: h.snapshotLocked(s)}
 		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
-	for _, rec := range finals {
-		snaps = append(snaps, func() {
+	var jobs []func()
+	for k, f := range finals {
+		if deletes[k] != nil {
+			continue // deleted since: the deletion wins
+		}
+		jobs = append(jobs, func() {
 			start := time.Now()
-			if err := s.store.PutSession(rec); err != nil {
-				s.log.Error("writing a session failed", "err", err)
+			if err := h.store.PutSession(f.key, f.rec); err != nil {
+				h.log.Error("writing a session failed", "err", err)
 				return
 			}
-			s.metrics.observeWrite(time.Since(start))
+			h.m.observeWrite(time.Since(start))
 		})
 	}
-	for id := range deletes {
-		snaps = append(snaps, func() {
-			if err := s.store.DeleteSession(id); err != nil {
-				s.log.Error("deleting a session failed", "err", err)
+	for _, d := range deletes {
+		jobs = append(jobs, func() {
+			if err := h.store.DeleteSession(d.key); err != nil {
+				h.log.Error("deleting a session failed", "err", err)
 			}
 		})
 	}
-
 	sem := make(chan struct{}, maxParallelWrites)
 	var wg sync.WaitGroup
-	for _, f := range snaps {
+	for _, f := range jobs {
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			f()
-		}()
+		})
 	}
 	wg.Wait()
-	for _, waiters := range deletes {
-		for _, w := range waiters {
+	for _, d := range deletes {
+		for _, w := range d.waiters {
 			close(w)
 		}
 	}

@@ -1,55 +1,56 @@
-// Package signaling is parley's HTTP and WebSocket endpoint: it matches people and passes their WebRTC signaling between the two people of a pair, and nothing else.
+// Package signaling is parley's HTTP and WebSocket endpoint: it matches people and passes their WebRTC signaling to the members of their own chat, and nothing else.
+//
+// It has two halves. The transport (server.go, conn.go, handlers.go) is
+// HTTP, the upgrade, and one reader and one writer per connection. The hub
+// (hub.go and the files it names) is the state machine of sessions and
+// chats; it addresses sessions by ID only and reaches them through a
+// Delivery, which the transport implements for this process.
 package signaling
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"github.com/parley-chat/parley/store/prefix"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/parley-chat/parley/matcher"
-	"github.com/parley-chat/parley/store"
+	"github.com/parley-chat/parley/signaling/proto"
+	"github.com/parley-chat/parley/store/prefix"
 )
 
-// CookieName is the one cookie parley sets.
-const CookieName = "parley_session"
+// The session cookie's names (see proto.CookieName).
+const (
+	CookieName       = proto.CookieName
+	SecureCookieName = proto.SecureCookieName
+)
 
 // Server is the signaling server. Create it with New, mount Handler, call
 // Start, and Shutdown at the end.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	store    *store.Store
+	hub      *hub
 	upgrader websocket.Upgrader
 	origins  map[string]bool
 	metrics  *counters
 	mux      *http.ServeMux
 
-	persist *persister
-	ended   chan string // sessions banned or erased, for OnSessionEnd
+	queued  atomic.Int64 // bytes waiting in every send queue
 	stop    chan struct{}
 	loops   sync.WaitGroup // background loops
-	conns   sync.WaitGroup // open connections
+	serving sync.WaitGroup // connections being served
 
-	mu sync.Mutex // guards everything below
-	// sessions are the sessions in memory: connected, in their resume window,
-	// or paired. The store holds the rest.
-	sessions  map[string]*session
-	eng       *matcher.Engine
-	addrConns map[netip.Prefix]int // open connections per /32 or /64
+	mu        sync.RWMutex // guards the fields below; a leaf
+	bySession map[string]*conn
 	open      map[*conn]struct{}
+	addrConns map[netip.Prefix]int // open connections per /32 or /64
 	closing   bool
-	daily     dailyStats
 }
 
 // New checks the config and builds a server. It does no I/O.
@@ -58,22 +59,19 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	eng, err := matcher.New(matcher.Config{Topics: cfg.Topics, InterestWait: cfg.InterestWait})
-	if err != nil {
-		return nil, fmt.Errorf("signaling: %w", err)
-	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
-		store:     cfg.Store,
 		origins:   make(map[string]bool),
 		metrics:   newCounters(),
 		stop:      make(chan struct{}),
-		ended:     make(chan string, 1024),
-		sessions:  make(map[string]*session),
-		eng:       eng,
-		addrConns: make(map[netip.Prefix]int),
+		bySession: make(map[string]*conn),
 		open:      make(map[*conn]struct{}),
+		addrConns: make(map[netip.Prefix]int),
+	}
+	var err error
+	if s.hub, err = newHub(&s.cfg, s, s.metrics); err != nil {
+		return nil, err
 	}
 	for _, o := range cfg.AllowedOrigins {
 		u, _ := parseOrigin(o)
@@ -89,7 +87,6 @@ func New(cfg Config) (*Server, error) {
 			http.Error(w, reason.Error(), status)
 		},
 	}
-	s.persist = newPersister(s)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /api/me", s.serveMe)
@@ -104,99 +101,13 @@ func New(cfg Config) (*Server, error) {
 // Handler serves /ws, /api/* and the browser client.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Start restores the pairs kept in the store, so that people resume after a
-// restart, and starts the matcher's clock and the persister.
+// Start starts the matcher's clock, the housekeeping and the persister.
+// Chats kept in the store come back as their people return.
 func (s *Server) Start() error {
-	if err := s.restore(s.cfg.Clock()); err != nil {
-		return err
-	}
-	s.loops.Add(3)
+	go s.hub.persist.run()
+	s.loops.Add(1)
 	go s.tickLoop()
-	go s.persist.run()
-	go s.endedLoop()
 	return nil
-}
-
-// sessionEnded queues a session for OnSessionEnd without blocking; if the
-// queue is full the relay still refuses the session at its next refresh.
-func (s *Server) sessionEnded(id string) {
-	if s.cfg.OnSessionEnd == nil {
-		return
-	}
-	select {
-	case s.ended <- id:
-	default:
-	}
-}
-
-func (s *Server) endedLoop() {
-	defer s.loops.Done()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case id := <-s.ended:
-			s.cfg.OnSessionEnd(id)
-		}
-	}
-}
-
-// Shutdown closes every socket with 1012 so clients reconnect and resume,
-// waits for them (or ctx), and writes what is not yet in the store. Pairs
-// stay in the store: the next process resumes them.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closing = true
-	for c := range s.open {
-		c.close(websocket.CloseServiceRestart, "server restart")
-	}
-	for _, sess := range s.sessions {
-		sess.stopGrace()
-	}
-	s.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-		s.mu.Lock()
-		for c := range s.open {
-			c.kill()
-		}
-		s.mu.Unlock()
-	}
-	close(s.stop)
-	s.loops.Wait()
-	return err
-}
-
-// Closing reports whether Shutdown has begun (readiness).
-func (s *Server) Closing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
-// SessionLive reports whether a session exists and is not banned. The TURN
-// relay asks it before every allocation, so credentials die with the
-// session.
-func (s *Server) SessionLive(id string) bool {
-	s.mu.Lock()
-	sess, ok := s.sessions[id]
-	live := ok && !sess.banned
-	s.mu.Unlock()
-	if ok {
-		return live
-	}
-	_, err := s.store.GetSession(id)
-	return err == nil
 }
 
 func (s *Server) tickLoop() {
@@ -208,153 +119,260 @@ func (s *Server) tickLoop() {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
-			now := s.cfg.Clock()
-			s.mu.Lock()
-			s.tickLocked(now)
+		case now := <-t.C:
+			s.hub.tick(now)
 			if now.Sub(lastHousekeeping) >= touchEvery {
 				lastHousekeeping = now
-				s.housekeepingLocked(now)
+				s.hub.housekeeping(now)
 			}
-			s.mu.Unlock()
 		}
 	}
 }
 
-// housekeepingLocked keeps the sessions of connected people alive in the
-// store (being connected is activity, so their record does not expire under
-// them) and drops from memory what nothing needs any more.
-func (s *Server) housekeepingLocked(now time.Time) {
-	for _, sess := range s.sessions {
-		if sess.conn != nil {
-			s.touch(sess, now)
-		} else if sess.grace == nil && sess.state != statePaired {
-			s.forgetIfGoneLocked(sess)
+// Shutdown closes every socket with 1012 so clients reconnect and resume,
+// waits for them (or ctx), and writes what is not yet in the store. Chats
+// stay in the store: the next process resumes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	conns := s.allConnsLocked()
+	s.mu.Unlock()
+	s.hub.shutdown()
+	for _, c := range conns {
+		c.close(proto.CloseServerRestart, "server restart")
+	}
+	done := make(chan struct{})
+	go func() { s.serving.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.RLock()
+		conns = s.allConnsLocked()
+		s.mu.RUnlock()
+		for _, c := range conns {
+			c.kill()
 		}
+		<-done
+	}
+	close(s.stop)
+	s.loops.Wait()
+	close(s.hub.persist.stop)
+	<-s.hub.persist.done
+	return err
+}
+
+func (s *Server) allConnsLocked() []*conn {
+	out := make([]*conn, 0, len(s.open))
+	for c := range s.open {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Closing reports whether Shutdown has begun (readiness).
+func (s *Server) Closing() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closing
+}
+
+// SessionLive reports whether a TURN credential id names a live session.
+// The relay asks it before every allocation, so credentials die with the
+// session.
+func (s *Server) SessionLive(credID string) bool { return s.hub.sessionLive(credID) }
+
+// Deliver is the local Delivery: it queues a frame on the session's
+// connection in this process.
+func (s *Server) Deliver(sessionID string, frame []byte) bool {
+	s.mu.RLock()
+	c := s.bySession[sessionID]
+	s.mu.RUnlock()
+	return c != nil && c.send(frame)
+}
+
+// Disconnect closes the session's connection in this process.
+func (s *Server) Disconnect(sessionID string, code int, text string) {
+	s.mu.RLock()
+	c := s.bySession[sessionID]
+	s.mu.RUnlock()
+	if c != nil {
+		c.close(code, text)
+	}
+}
+
+// shedLongestQueue closes the connection with the most bytes waiting, when
+// all queues together pass MaxQueuedTotal: the memory held for unread
+// messages stays bounded whatever the clients do, and it is the slowest
+// reader that goes, not whoever happened to be sent to next.
+func (s *Server) shedLongestQueue() {
+	s.mu.RLock()
+	var worst *conn
+	var most int64
+	for c := range s.open {
+		if n := c.queued.Load(); n > most {
+			worst, most = c, n
+		}
+	}
+	s.mu.RUnlock()
+	if worst != nil {
+		s.metrics.slowDropped.Add(1)
+		worst.kill()
 	}
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	now := s.cfg.Clock()
+	now := time.Now()
 	addr := s.clientAddr(r)
 	if !addr.IsValid() {
-		http.Error(w, "cannot tell the client address", http.StatusBadRequest)
+		s.refuse(w, ErrNoAddress)
 		return
 	}
 	if !s.checkOrigin(r) {
 		s.metrics.countRefused(refusedOrigin)
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+		s.refuse(w, ErrOrigin)
 		return
 	}
-	prefix := prefix.Of(addr)
-	if err := s.acquire(prefix); err != nil {
+	p := prefix.Of(addr)
+	if err := s.acquire(p); err != nil {
 		s.metrics.countRefused(refusedCapacity)
-		w.Header().Set("Retry-After", "10")
-		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		s.refuse(w, err)
 		return
 	}
 	// Once the socket is up, serveConn owns the address slot.
 	handedOff := false
 	defer func() {
 		if !handedOff {
-			s.release(prefix)
+			s.release(p)
 		}
 	}()
 
-	ban, banned, err := s.store.Banned(now, addr)
+	ban, banned, err := s.cfg.Store.Banned(now, addr)
 	if err != nil {
 		s.log.Error("ban check failed", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.refuse(w, err)
 		return
 	}
-
 	var sess *session
 	hdr := http.Header{}
 	if !banned {
-		var fresh bool
-		sess, fresh, err = s.sessionFor(r, now)
+		var token string
+		sess, token, err = s.hub.open(s.tokenOf(r), addr, now)
 		if err != nil {
-			s.log.Error("session lookup failed", "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
+			if httpStatus(err) == http.StatusInternalServerError {
+				s.log.Error("session lookup failed", "err", err)
+			}
+			s.refuse(w, err)
 			return
 		}
-		if fresh {
-			hdr.Add("Set-Cookie", s.cookie(r, sess.token, false).String())
+		if token != "" {
+			hdr.Add("Set-Cookie", s.cookie(r, token, false).String())
 		}
 	}
 	ws, err := s.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
 		if sess != nil {
-			s.mu.Lock()
-			sess.connecting--
-			s.forgetIfGoneLocked(sess)
-			s.mu.Unlock()
+			s.hub.abandon(sess)
 		}
 		return // the upgrader has answered
 	}
-	c := newConn(s, ws, addr, prefix)
+	c := newConn(s, ws, addr, p, sess)
 	// The handler returns now and the connection lives on in a goroutine of
 	// its own: net/http's 4 KiB reader and writer, the request and the
 	// handler's deep stack are freed, which more than halves what an idle
 	// connection costs.
 	handedOff = true
-	go s.serveConn(c, sess, ban, banned, prefix)
+	if banned {
+		go s.serveBanned(c, ban.Until)
+		return
+	}
+	go s.serveConn(c)
+}
+
+func (s *Server) refuse(w http.ResponseWriter, err error) {
+	status := httpStatus(err)
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "10")
+	}
+	http.Error(w, httpText(err), status)
+}
+
+// serveBanned tells a banned address until when, and closes.
+func (s *Server) serveBanned(c *conn, until time.Time) {
+	defer s.release(c.prefix)
+	c.send(bannedFrame(until))
+	c.close(proto.CloseBanned, "banned")
+	c.readLoop()
+	c.finish()
 }
 
 // serveConn runs an upgraded connection until it closes.
-func (s *Server) serveConn(c *conn, sess *session, ban store.Ban, banned bool, prefix netip.Prefix) {
-	defer s.release(prefix)
-	if banned {
-		c.send(bannedMessage(ban.Until))
-		c.close(CloseBanned, "banned")
-		c.readLoop(nil)
+func (s *Server) serveConn(c *conn) {
+	defer s.release(c.prefix)
+	if !s.attachConn(c) {
+		s.hub.abandon(c.sess)
+		c.close(proto.CloseServerRestart, "server restart")
+		c.readLoop()
 		c.finish()
 		return
 	}
-	if !s.attach(c) {
-		c.close(websocket.CloseServiceRestart, "server restart")
-		c.readLoop(nil)
-		c.finish()
-		return
-	}
-	defer s.detach(c)
 	s.metrics.connections.Add(1)
-	c.readLoop(sess)
-	s.disconnected(c, sess, s.cfg.Clock())
+	c.readLoop()
+	c.finish()
+	s.detachConn(c)
+	if c.hello {
+		s.hub.detach(c.sess, c.gen, time.Now())
+	} else {
+		s.hub.abandon(c.sess)
+	}
+	s.serving.Done()
 }
 
-func (s *Server) attach(c *conn) bool {
+func (s *Server) attachConn(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
 	s.open[c] = struct{}{}
-	s.conns.Add(1)
+	s.serving.Add(1)
 	return true
 }
 
-func (s *Server) detach(c *conn) {
-	c.finish()
+func (s *Server) detachConn(c *conn) {
 	s.mu.Lock()
 	delete(s.open, c)
+	if c.sess != nil && s.bySession[c.sess.id] == c {
+		delete(s.bySession, c.sess.id)
+	}
 	s.mu.Unlock()
-	s.conns.Done()
 }
 
-var (
-	errTooManyConns = errors.New("too many connections from this address")
-	errServerFull   = errors.New("the server is full, try again soon")
-)
+// register makes c the connection of its session; an older one is closed
+// with 4001 after what is already queued for it.
+func (s *Server) register(c *conn) {
+	s.mu.Lock()
+	old := s.bySession[c.sess.id]
+	s.bySession[c.sess.id] = c
+	s.mu.Unlock()
+	if old != nil && old != c {
+		old.close(proto.CloseTakenOver, "session opened elsewhere")
+	}
+}
 
 func (s *Server) acquire(p netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.open) >= s.cfg.MaxConns {
-		return errServerFull
+		return ErrServerFull
 	}
 	if s.addrConns[p] >= s.cfg.MaxConnsPerAddr {
-		return errTooManyConns
+		return ErrTooManyConns
 	}
 	s.addrConns[p]++
 	return nil
@@ -367,9 +385,6 @@ func (s *Server) release(p netip.Prefix) {
 		delete(s.addrConns, p)
 	}
 }
-
-// clientAddr is the peer's address, or the right-most untrusted address of
-// X-Forwarded-For when the peer is a trusted proxy.
 func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -432,21 +447,16 @@ func parseOrigin(o string) (string, error) {
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }
 
-// newToken returns a random 128-bit session token.
-func newToken() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func validToken(t string) bool {
-	b, err := base64.RawURLEncoding.DecodeString(t)
-	return err == nil && len(b) == 16
+func (s *Server) cookieName(r *http.Request) string {
+	if s.secure(r) {
+		return SecureCookieName
+	}
+	return CookieName
 }
 
 func (s *Server) cookie(r *http.Request, token string, clear bool) *http.Cookie {
 	c := &http.Cookie{
-		Name:     CookieName,
+		Name:     s.cookieName(r),
 		Value:    token,
 		Path:     "/",
 		HttpOnly: true,
@@ -470,10 +480,25 @@ func (s *Server) secure(r *http.Request) bool {
 	return false
 }
 
-func tokenOf(r *http.Request) string {
-	c, err := r.Cookie(CookieName)
-	if err != nil || !validToken(c.Value) {
+// tokenOf returns the session token of the request's cookie. A request
+// with two cookies of that name is ambiguous (one may be planted from a
+// sibling domain): it gets no session of either, and a fresh one instead.
+func (s *Server) tokenOf(r *http.Request) string {
+	name := s.cookieName(r)
+	var token string
+	n := 0
+	for _, c := range r.Cookies() {
+		if c.Name == name {
+			n++
+			token = c.Value
+		}
+	}
+	if n > 1 {
+		s.metrics.ambiguousCookies.Add(1)
 		return ""
 	}
-	return c.Value
+	if n == 0 || !validToken(token) {
+		return ""
+	}
+	return token
 }

@@ -341,7 +341,9 @@ func TestFirstMessageMustBeHello(t *testing.T) {
 	rc := ts.raw(false)
 	rc.send(joinRandom)
 	rc.expectError("not_hello")
-	rc.send(`{"type":"hello","v":2}`)
+	rc.send(`{"type":"hello","v":3}`)
+	rc.expectError("bad_version")
+	rc.send(`{"type":"hello"}`)
 	rc.expectError("bad_version")
 	rc.send(`{"type":"hello","v":1}`)
 	w := rc.expect("welcome")
@@ -374,7 +376,8 @@ func TestSilentClientIsDroppedAfterPongTimeout(t *testing.T) {
 // sender and everyone else go on at full speed.
 func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 	ts := newTestServer(t, withConfig(func(c *signaling.Config) {
-		c.SendQueue = 8
+		c.MaxQueuedBytes = 256 << 10
+		c.SignalBytesPerSecond, c.SignalBytesBurst = 1e12, 1<<30
 		c.MessagesPerSecond = 100000
 		c.Burst = 100000
 		c.ResumeWindow = time.Minute // the pair outlives the test: no not_paired answers

@@ -1,189 +1,154 @@
 package signaling
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"net/http"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
+	"golang.org/x/time/rate"
 )
 
-type sessionState int
-
-const (
-	stateIdle sessionState = iota
-	stateQueued
-	statePaired
-)
-
-// touchEvery is how stale LastSeen may get before activity rewrites it. It
-// is far below the session TTL, so retention is kept to the minute, and it
-// spares the store a write per message.
+// touchEvery is how stale the stored LastSeen may get before activity
+// rewrites it: far below the session TTL, so retention is kept to the
+// minute, and a store write per message is spared.
 const touchEvery = time.Minute
 
-// session is a person's session in memory. Every field is guarded by
-// Server.mu.
+// session is one person's browser session in memory. Its ID is random and
+// never leaves the server; the relay knows it by cred, another random id.
 type session struct {
-	id    string
-	token string // only until the cookie is set; never stored or logged
-	rec   store.Session
+	id   string
+	cred string
 
-	conn       *conn
-	connecting int        // connections upgraded but not yet past hello
-	addr       netip.Addr // the last connection's address, in memory only
-	join       *Join      // the last join, preference included, in memory only
-	state      sessionState
-	partner    *session
-	statement  *matcher.Statement
-	shared     []string
-	pairedAt   time.Time
-	queuedAt   time.Time
-	banned     bool
-	erased     bool // banned or erased: never written again
+	connecting atomic.Int32 // upgrades not yet attached (or abandoned)
 
-	grace     *time.Timer // runs while a paired or queued person is away
-	wasQueued bool        // dropped while queued: requeue on return
-	missed    string      // the chat ended while they were away: partner-left reason to tell
-
-	// The last partner, for a report after the chat ended.
-	lastPartner     string
-	lastPartnerAddr netip.Addr
-	lastPartnerAt   time.Time
+	mu sync.Mutex // guards everything below
+	// key finds and seals the stored record; it comes from the token, so
+	// it changes when the token is rotated.
+	key       store.SessionKey
+	rec       store.Session // what was loaded from the store, until used
+	persisted bool          // joined once: written from then on, never before
+	gen       uint64        // the current connection's generation
+	connected bool
+	version   int          // protocol version of the current connection
+	addr      netip.Addr   // the last connection's address, in memory only
+	prefix    netip.Prefix // its /32 or /64
+	join      *proto.Join  // the last join, preference included, in memory only
+	queued    bool
+	queuedAt  time.Time
+	chat      *room  // the current chat, nil when idle or queued
+	peer      string // this session's peer id in chat
+	grace     *time.Timer
+	graceGen  uint64 // which window the running timer is for
+	wasQueued bool   // dropped while queued: requeue on return
+	missed    string // the chat ended while away: the partner-left reason to tell
+	last      lastPartner
+	budget    *rate.Limiter // bytes of signaling this session may forward
+	welcomed  bool          // said hello at least once
+	bye       bool          // the page said it is closing
+	banned    bool
+	erased    bool
+	gone      bool // dropped from memory: a late timer or message does nothing
+	created   time.Time
+	lastSeen  time.Time
 }
 
-func (sess *session) stopGrace() {
+// lastPartner is whom a person may still report after a chat ended.
+type lastPartner struct {
+	id   string
+	addr netip.Addr
+	at   time.Time
+}
+
+func newSession(id string, key store.SessionKey, now time.Time, cfg *Config) *session {
+	return &session{
+		id:       id,
+		cred:     randomID(12),
+		key:      key,
+		created:  now,
+		lastSeen: now,
+		budget:   rate.NewLimiter(rate.Limit(cfg.SignalBytesPerSecond), cfg.SignalBytesBurst),
+	}
+}
+
+func (sess *session) hideIP() bool { return sess.join != nil && sess.join.HideIP }
+
+func (sess *session) stopGraceLocked() {
 	if sess.grace != nil {
 		sess.grace.Stop()
 		sess.grace = nil
 	}
 }
 
-func (sess *session) hideIP() bool { return sess.join != nil && sess.join.HideIP || sess.rec.HideIP }
-
-// sessionFor finds the session of the request's cookie, in memory or in the
-// store, or makes a new one with a new token.
-func (s *Server) sessionFor(r *http.Request, now time.Time) (*session, bool, error) {
-	if token := tokenOf(r); token != "" {
-		id := s.store.SessionID(token)
-		s.mu.Lock()
-		sess, ok := s.sessions[id]
-		if ok {
-			sess.connecting++
-		}
-		s.mu.Unlock()
-		if ok {
-			return sess, false, nil
-		}
-		rec, err := s.store.LookupSession(token)
-		switch {
-		case err == nil:
-			return s.adopt(rec), false, nil
-		case !errors.Is(err, store.ErrNotFound):
-			return nil, false, err
-		}
+// state is what welcome says the session is doing.
+func (sess *session) stateLocked() string {
+	switch {
+	case sess.chat != nil:
+		return "paired"
+	case sess.queued, sess.wasQueued && sess.join != nil:
+		return "queued"
 	}
-	token := newToken()
-	sess := &session{id: s.store.SessionID(token), token: token, connecting: 1}
-	sess.rec = store.Session{ID: sess.id, Created: now, LastSeen: now}
-	s.mu.Lock()
-	s.sessions[sess.id] = sess
-	s.mu.Unlock()
-	return sess, true, nil
+	return "idle"
 }
 
-// adopt brings a stored session into memory, or returns the one already
-// there (two requests may race to load it).
-func (s *Server) adopt(rec *store.Session) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sess, ok := s.sessions[rec.ID]; ok {
-		sess.connecting++
-		return sess
-	}
-	sess := &session{id: rec.ID, rec: *rec, connecting: 1}
-	s.eng.Restore(rec.ID, matcher.History{Avoid: rec.Avoid, Met: rec.Met})
-	s.sessions[rec.ID] = sess
-	return sess
+// markDirty asks the persister to write the session, once it has joined.
+func (h *hub) markDirty(sess *session, now time.Time) {
+	sess.mu.Lock()
+	h.markDirtyLocked(sess, now)
+	sess.mu.Unlock()
 }
 
-// restore loads the pairs of the store after a start, so that both people
-// can resume within the window as after a reload.
-func (s *Server) restore(now time.Time) error {
-	recs, err := s.store.Sessions()
-	if err != nil {
-		return fmt.Errorf("signaling: restoring sessions: %w", err)
+func (h *hub) markDirtyLocked(sess *session, now time.Time) {
+	if now.After(sess.lastSeen) {
+		sess.lastSeen = now
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	byID := make(map[string]*store.Session, len(recs))
-	for _, r := range recs {
-		byID[r.ID] = r
+	if sess.persisted && !sess.erased && !sess.banned {
+		h.persist.mark(sess)
 	}
-	for _, r := range recs {
-		p, ok := byID[r.Partner]
-		if r.Pair == "" || !ok || p.Pair != r.Pair || p.Partner != r.ID {
-			continue
-		}
-		sess := &session{id: r.ID, rec: *r, state: statePaired}
-		if r.Mode != "" && r.Mode != string(matcher.ModeOpposite) {
-			// Opposite mode cannot be repeated: the preference is never
-			// stored, so that person joins again.
-			sess.join = &Join{Mode: matcher.Mode(r.Mode), Media: matcher.Media(r.Media), Name: r.Name, Interests: r.Interests, HideIP: r.HideIP}
-		}
-		sess.statement = s.statementByID(r.Statement)
-		s.sessions[r.ID] = sess
-		s.eng.Restore(r.ID, matcher.History{Avoid: r.Avoid, Met: r.Met})
-	}
-	for _, sess := range s.sessions {
-		sess.partner = s.sessions[sess.rec.Partner]
-		s.startGraceLocked(sess, now)
-	}
-	if n := len(s.sessions); n > 0 {
-		s.log.Info("pairs restored from the store", "people", n)
-	}
-	return nil
 }
 
-func (s *Server) statementByID(id string) *matcher.Statement {
-	for i := range s.cfg.Topics.Statements {
-		if st := &s.cfg.Topics.Statements[i]; st.ID == id {
-			return st
+// touchLocked records activity at most once a minute.
+func (h *hub) touchLocked(sess *session, now time.Time) {
+	if now.Sub(sess.lastSeen) >= touchEvery {
+		h.markDirtyLocked(sess, now)
+	}
+}
+
+// snapshotLocked is what the store keeps of a session, derived from the
+// live state: the chat from the room, the history from the matcher.
+func (h *hub) snapshotLocked(sess *session) *store.Session {
+	rec := store.Session{ID: sess.id, Created: sess.created, LastSeen: sess.lastSeen}
+	if j := sess.join; j != nil {
+		rec.Name, rec.Mode, rec.Media, rec.HideIP = j.Name, j.Mode, j.Media, j.HideIP
+		rec.Interests = append([]string(nil), j.Interests...)
+	} else {
+		rec.Name, rec.Mode, rec.Media, rec.HideIP, rec.Interests = sess.rec.Name, sess.rec.Mode, sess.rec.Media, sess.rec.HideIP, sess.rec.Interests
+	}
+	if r := sess.chat; r != nil {
+		rec.Chat, rec.Peer = r.id, sess.peer
+		if v, ok := r.view(sess.peer); ok {
+			rec.PartnerPeer, rec.Role, rec.Statement = v.partnerPeer, v.role, v.statementID
 		}
 	}
-	return nil
-}
-
-func newPairID() string {
-	var b [9]byte
-	_, _ = rand.Read(b[:])
-	return "p" + hex.EncodeToString(b[:])
-}
-
-// markDirty asks the persister to write the session. Callers hold s.mu.
-func (s *Server) markDirty(sess *session, now time.Time) {
-	sess.rec.LastSeen = now
-	if !sess.erased {
-		s.persist.mark(sess.id)
-	}
-}
-
-// touch records activity at most once a minute.
-func (s *Server) touch(sess *session, now time.Time) {
-	if now.Sub(sess.rec.LastSeen) >= touchEvery {
-		s.markDirty(sess, now)
-	}
-}
-
-// snapshot copies what the store keeps of a session. Callers hold s.mu.
-func (s *Server) snapshot(sess *session) *store.Session {
-	rec := sess.rec
-	h := s.eng.History(sess.id)
-	rec.Avoid, rec.Met = h.Avoid, h.Met
-	rec.Interests = append([]string(nil), rec.Interests...)
+	hist := h.q.history(sess.id)
+	rec.Avoid, rec.Met = hist.Avoid, hist.Met
 	return &rec
+}
+
+// attach starts a connection's generation: what an older connection does
+// from now on is ignored.
+func (h *hub) attach(sess *session) uint64 {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	sess.gen++
+	return sess.gen
+}
+
+// current reports whether gen is the session's live connection.
+func (sess *session) current(gen uint64) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.gen == gen && sess.connected && !sess.gone
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/proto"
 )
 
 // counters are process-wide aggregates for metrics. None of them names a
@@ -19,8 +20,12 @@ type counters struct {
 	slowDropped atomic.Int64 // readers dropped for a full send queue
 	reports     atomic.Int64
 	bans        atomic.Int64
-	writes      atomic.Int64
-	writeNanos  atomic.Int64
+	rotations   atomic.Int64 // tokens rotated on a resume from an unexpected place
+	// ambiguousCookies counts requests with two session cookies, which get
+	// a fresh session instead of either.
+	ambiguousCookies atomic.Int64
+	writes           atomic.Int64
+	writeNanos       atomic.Int64
 
 	// By label, over closed sets fixed at start: counting on the read path
 	// takes no lock.
@@ -34,14 +39,14 @@ type counters struct {
 }
 
 func newCounters() *counters {
-	codes := []string{CodeInternal, CodeTooLarge}
-	for _, m := range errorCodes {
-		codes = append(codes, m.code)
+	types := []string{proto.TypeHello}
+	for t := range handlers {
+		types = append(types, t)
 	}
 	return &counters{
-		messages:      newTally(TypeHello, TypeJoin, TypeSignal, TypeNext, TypeLeave, TypeReport),
-		errors:        newTally(codes...),
-		refused:       newTally(refusedOrigin, refusedCapacity),
+		messages:      newTally(types...),
+		errors:        newTally(proto.Codes()...),
+		refused:       newTally(refusedOrigin, refusedCapacity, refusedSessions),
 		joinToMatched: newHistogram(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
 		chatLength:    newHistogram(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 	}
@@ -93,6 +98,7 @@ func (c *counters) observeChat(d time.Duration) {
 const (
 	refusedOrigin   = "origin"
 	refusedCapacity = "capacity"
+	refusedSessions = "new-sessions" // too many new sessions from one prefix
 )
 
 func (c *counters) countMessage(t string)   { c.messages.inc(t) }
@@ -147,6 +153,8 @@ type Stats struct {
 	SlowDropped      int64
 	Reports          int64
 	Bans             int64
+	TokenRotations   int64
+	AmbiguousCookies int64
 	StoreWrites      int64
 	StoreWriteTime   time.Duration
 	Messages         map[string]int64 // by type
@@ -157,12 +165,13 @@ type Stats struct {
 	ChatsToday       int
 	ChatsEndedToday  int
 	AvgChatLength    time.Duration
-	PreferenceSpread map[string]int // opposite mode: people waiting per preference id
+	Rooms            int // open chats
+	QueuedBytes      int64
 }
 
 // Stats returns the aggregates.
 func (s *Server) Stats() Stats {
-	now := s.cfg.Clock()
+	now := time.Now()
 	m := s.metrics
 	st := Stats{
 		ConnectionsTotal: m.connections.Load(),
@@ -173,52 +182,63 @@ func (s *Server) Stats() Stats {
 		SlowDropped:      m.slowDropped.Load(),
 		Reports:          m.reports.Load(),
 		Bans:             m.bans.Load(),
+		TokenRotations:   m.rotations.Load(),
+		AmbiguousCookies: m.ambiguousCookies.Load(),
 		StoreWrites:      m.writes.Load(),
 		StoreWriteTime:   time.Duration(m.writeNanos.Load()),
+		QueuedBytes:      s.queued.Load(),
 	}
 	st.Messages, st.Errors, st.Refused = m.messages.snapshot(), m.errors.snapshot(), m.refused.snapshot()
 	m.mu.Lock()
 	st.JoinToMatched, st.ChatLength = m.joinToMatched.clone(), m.chatLength.clone()
 	m.mu.Unlock()
 
-	s.mu.Lock()
+	s.mu.RLock()
 	st.Online = len(s.open)
-	st.Waiting = s.eng.Waiting()
-	st.Sessions = len(s.sessions)
-	st.ChatsToday, st.ChatsEndedToday, st.AvgChatLength = s.daily.get(now)
-	st.PreferenceSpread = s.eng.WaitingByPreference()
-	s.mu.Unlock()
+	s.mu.RUnlock()
+	st.Waiting = s.hub.q.waiting()
+	s.hub.mu.RLock()
+	st.Sessions, st.Rooms = len(s.hub.sessions), len(s.hub.rooms)
+	s.hub.mu.RUnlock()
+	st.ChatsToday, st.ChatsEndedToday, st.AvgChatLength = s.hub.daily.get(now)
 	return st
 }
 
-// dailyStats counts chats of the current UTC day. Guarded by Server.mu.
+// dailyStats counts chats of the current UTC day.
 type dailyStats struct {
+	mu       sync.Mutex // guards the fields below
 	day      time.Time
 	pairs    int
 	ended    int
 	totalLen time.Duration
 }
 
-func (d *dailyStats) roll(now time.Time) {
+func (d *dailyStats) rollLocked(now time.Time) {
 	day := now.UTC().Truncate(24 * time.Hour)
 	if !day.Equal(d.day) {
-		*d = dailyStats{day: day}
+		d.day, d.pairs, d.ended, d.totalLen = day, 0, 0, 0
 	}
 }
 
 func (d *dailyStats) pairFormed(now time.Time) {
-	d.roll(now)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rollLocked(now)
 	d.pairs++
 }
 
 func (d *dailyStats) chatEnded(now time.Time, length time.Duration) {
-	d.roll(now)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rollLocked(now)
 	d.ended++
 	d.totalLen += length
 }
 
 func (d *dailyStats) get(now time.Time) (pairs, ended int, avg time.Duration) {
-	d.roll(now)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rollLocked(now)
 	if d.ended == 0 {
 		return d.pairs, 0, 0
 	}

@@ -47,15 +47,15 @@ func crashChild() {
 		wg.Go(func() {
 			for j := 0; ; j++ {
 				now := time.Now()
-				id := testID(fmt.Sprintf("r%d g%d j%d", round, g, j))
-				if err := s.PutSession(&Session{ID: id, Name: "n", Created: now, LastSeen: now}); err != nil {
+				id := fmt.Sprintf("r%d-g%d-j%d", round, g, j) // a label: its token is token(id)
+				if err := s.PutSession(skey(s, id), &Session{ID: testID(id), Name: "n", Created: now, LastSeen: now}); err != nil {
 					fail(err)
 				}
 				ack("S %s", id)
 				if j%4 == 3 {
-					prev := testID(fmt.Sprintf("r%d g%d j%d", round, g, j-1))
+					prev := fmt.Sprintf("r%d-g%d-j%d", round, g, j-1)
 					ack("d %s", prev) // from here on, either state is right
-					if err := s.DeleteSession(prev); err != nil {
+					if err := s.DeleteSession(skey(s, prev)); err != nil {
 						fail(err)
 					}
 					ack("D %s", prev)
@@ -197,14 +197,14 @@ func TestCrashLoop(t *testing.T) {
 		checkDB(t, s)
 		now := time.Now()
 		for id, want := range present {
-			_, err := s.GetSession(id)
+			_, err := s.GetSession(skey(s, id))
 			if want && err != nil || !want && !errors.Is(err, ErrNotFound) {
-				t.Fatalf("round %d: session %s: %v, want present=%v", round, id[:8], err, want)
+				t.Fatalf("round %d: session %s: %v, want present=%v", round, id, err, want)
 			}
 		}
 		for _, id := range maybe {
-			if _, err := s.GetSession(id); err != nil && !errors.Is(err, ErrNotFound) {
-				t.Fatalf("round %d: session %s: %v", round, id[:8], err)
+			if _, err := s.GetSession(skey(s, id)); err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("round %d: session %s: %v", round, id, err)
 			}
 		}
 		err = s.db.View(func(tx *bolt.Tx) error {

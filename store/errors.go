@@ -29,8 +29,6 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrNotFound means there is no such session or ban (or it has expired).
 	ErrNotFound = errors.New("store: not found")
-	// ErrBadID means a session ID is not 64 lower-case hex digits.
-	ErrBadID = errors.New("store: malformed session id")
 	// ErrBadBanKey means a ban key is not 64 lower-case hex digits.
 	ErrBadBanKey = errors.New("store: malformed ban key")
 	// ErrBadAddr means an address is the zero netip.Addr.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"testing"
 )
 
@@ -26,7 +27,7 @@ func FuzzOpenValue(f *testing.F) {
 	ring := fuzzRing(f)
 	ks := ring.current()
 	sk, _ := hex.DecodeString(testID("seed"))
-	sess, _ := jsonSession(testSession("seed", t0))
+	sess, _ := json.Marshal(testSession("seed", t0))
 	f.Add("sessions", sk, ks.seal(bucketSessions, sk, t0.UnixNano(), sess))
 	f.Add("reports", bytes.Repeat([]byte{1}, 64), ks.seal(bucketReports, bytes.Repeat([]byte{1}, 64), 5, report{at: 1, reason: 2}.marshal()))
 	f.Add("bans", bytes.Repeat([]byte{2}, 32), ks.seal(bucketBans, bytes.Repeat([]byte{2}, 32), 9, banRecord{until: 9, count: 3}.marshal()))
@@ -46,8 +47,6 @@ func FuzzOpenValue(f *testing.F) {
 			t.Fatalf("opened a value it should not have: header %+v, %d bytes", h, len(value))
 		}
 		switch bucket {
-		case "sessions":
-			unmarshalSession(key, plain)
 		case "reports":
 			unmarshalReport(plain)
 		case "bans":
@@ -59,7 +58,7 @@ func FuzzOpenValue(f *testing.F) {
 // FuzzDecodeRecords feeds arbitrary plaintext to the record decoders: they
 // must not panic, and what they accept must encode back to the same bytes.
 func FuzzDecodeRecords(f *testing.F) {
-	sess, _ := jsonSession(testSession("seed", t0))
+	sess, _ := json.Marshal(testSession("seed", t0))
 	f.Add(sess)
 	f.Add(report{at: t0.UnixNano(), reason: 3}.marshal())
 	f.Add(banRecord{until: t0.UnixNano(), count: 7}.marshal())
@@ -73,10 +72,6 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 		if b, err := unmarshalBan(plain); err == nil && !bytes.Equal(b.marshal(), plain) {
 			t.Fatalf("ban %x does not round-trip", plain)
-		}
-		key, _ := hex.DecodeString(testID("seed"))
-		if s, err := unmarshalSession(key, plain); err == nil && s.ID != testID("seed") {
-			t.Fatal("a session decoded under another key")
 		}
 	})
 }

@@ -84,7 +84,7 @@ func newStore(t testing.TB) (*Store, *clock) {
 	return openT(t, testConfig(t.TempDir(), clk)), clk
 }
 
-// testID makes a session ID from a label, the way SessionID would.
+// testID makes a random-looking session ID from a label.
 func testID(label string) string {
 	h := sha256.Sum256([]byte(label))
 	return hex.EncodeToString(h[:])
@@ -145,13 +145,21 @@ func checkDB(t testing.TB, s *Store) {
 	}
 }
 
-func mustKey(t testing.TB, id string) []byte {
+// token is the cookie a test session with this label would have.
+func token(label string) string { return "tok-" + label }
+
+// skey is the SessionKey of a test session's label.
+func skey(s *Store, label string) SessionKey { return s.SessionKey(token(label)) }
+
+// recKey is the bucket key of a test session's record under the current key.
+func recKey(s *Store, label string) []byte { return skey(s, label).variants[0].key }
+
+// put stores a test session under its label's key.
+func put(t testing.TB, s *Store, label string, sess *Session) {
 	t.Helper()
-	k, err := sessionKey(id)
-	if err != nil {
+	if err := s.PutSession(skey(s, label), sess); err != nil {
 		t.Fatal(err)
 	}
-	return k
 }
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }

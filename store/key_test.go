@@ -75,17 +75,14 @@ func TestKeyFileGeneratedOnFirstRun(t *testing.T) {
 	if err != nil || len(key) != 32 {
 		t.Fatalf("key file content: %v (%d bytes)", err, len(key))
 	}
-	sess := testSession("a", t0)
-	if err := s.PutSession(sess); err != nil {
-		t.Fatal(err)
-	}
+	put(t, s, "a", testSession("a", t0))
 	s.Close()
 
 	// The same key, from the file or as PARLEY_KEY, opens the database;
 	// the file is never rewritten.
 	for _, cfg := range []Config{{Dir: dir, Clock: clk.Now}, {Dir: dir, Key: string(text), KeyFile: filepath.Join(dir, "absent"), Clock: clk.Now}} {
 		s := openT(t, cfg)
-		if _, err := s.GetSession(sess.ID); err != nil {
+		if _, err := s.GetSession(skey(s, "a")); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
@@ -121,10 +118,7 @@ func TestOpenRefusals(t *testing.T) {
 	clk := newClock(t0)
 	keyPath := filepath.Join(dir, KeyName)
 	s := openT(t, Config{Dir: dir, Clock: clk.Now}) // key file generated
-	sess := testSession("a", t0)
-	if err := s.PutSession(sess); err != nil {
-		t.Fatal(err)
-	}
+	put(t, s, "a", testSession("a", t0))
 	if _, _, err := s.Report(t0, addr("192.0.2.1"), addr("192.0.2.2"), "spam"); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +180,7 @@ func TestOpenRefusals(t *testing.T) {
 		})
 	}
 	s = openT(t, Config{Dir: dir, Clock: clk.Now})
-	if _, err := s.GetSession(sess.ID); err != nil {
+	if _, err := s.GetSession(skey(s, "a")); err != nil {
 		t.Fatalf("after the refusals: %v", err)
 	}
 }
@@ -229,14 +223,11 @@ func TestKeyRotation(t *testing.T) {
 	clk := newClock(t0)
 	cfgA := Config{Dir: dir, Key: keyA, Clock: clk.Now}
 	cfgB := Config{Dir: dir, Key: keyB, OldKeys: []string{keyA}, Clock: clk.Now}
-	const token = "dG9rZW4tb2YtdGhlLXRlc3Q"
 	target, lone := addr("198.51.100.7"), addr("2001:db8:1:2::9")
 
 	s := openT(t, cfgA)
-	idA := s.SessionID(token)
-	if err := s.PutSession(&Session{ID: idA, Name: "before", Created: t0, LastSeen: t0}); err != nil {
-		t.Fatal(err)
-	}
+	keyUnderA := skey(s, "t").Hex()
+	put(t, s, "t", &Session{ID: testID("t"), Name: "before", Created: t0, LastSeen: t0})
 	for i, r := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
 		if _, banned, err := s.Report(t0, target, addr(r), "abuse"); err != nil || banned != (i == 2) {
 			t.Fatalf("report %d: %v %v", i, banned, err)
@@ -253,12 +244,12 @@ func TestKeyRotation(t *testing.T) {
 	if idOfA == idOfB {
 		t.Fatal("two keys, one key id")
 	}
-	got, err := s.LookupSession(token)
-	if err != nil || got.ID != idA || got.Name != "before" {
-		t.Fatalf("LookupSession after rotation: %+v, %v", got, err)
+	got, err := s.GetSession(skey(s, "t"))
+	if err != nil || got.ID != testID("t") || got.Name != "before" {
+		t.Fatalf("GetSession after rotation: %+v, %v", got, err)
 	}
-	if s.SessionID(token) == idA {
-		t.Fatal("SessionID still uses the old key")
+	if skey(s, "t").Hex() == keyUnderA {
+		t.Fatal("the session key still uses the old key")
 	}
 	if _, banned, err := s.Banned(t0.Add(time.Hour), target); err != nil || !banned {
 		t.Fatalf("ban under the old key not found: %v %v", banned, err)
@@ -273,20 +264,18 @@ func TestKeyRotation(t *testing.T) {
 	}
 	// New writes are sealed with B, touched old records too.
 	got.LastSeen = t0.Add(time.Minute)
-	if err := s.PutSession(got); err != nil {
-		t.Fatal(err)
-	}
-	fresh := &Session{ID: s.SessionID("another-token"), Created: t0, LastSeen: t0}
-	if err := s.PutSession(fresh); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{idA, fresh.ID} {
-		if k := rawKeyID(t, s, bucketSessions, mustKey(t, id)); k != idOfB {
+	put(t, s, "t", got)
+	put(t, s, "fresh", &Session{ID: testID("fresh"), Created: t0, LastSeen: t0})
+	for _, label := range []string{"t", "fresh"} {
+		if k := rawKeyID(t, s, bucketSessions, recKey(s, label)); k != idOfB {
 			t.Fatalf("session sealed with key id %s, want %s", k, idOfB)
 		}
 	}
-	if got, err := s.LookupSession(token); err != nil || got.ID != idA {
-		t.Fatalf("LookupSession after a touch: %v", err)
+	if got, err := s.GetSession(skey(s, "t")); err != nil || got.ID != testID("t") {
+		t.Fatalf("GetSession after a touch: %v", err)
+	}
+	if n, _ := s.SessionCount(); n != 2 {
+		t.Fatalf("%d session records: the one under the old key must go when it is rewritten", n)
 	}
 	s.Close()
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -29,11 +28,12 @@ const keyIDSize = 4
 // key share key material; Subkey's labels live under their own prefix and
 // cannot collide with these.
 const (
-	infoKeyID   = "parley/v1/key-id"
-	infoSeal    = "parley/v1/seal"
-	infoSession = "parley/v1/session-id"
-	infoAddress = "parley/v1/address"
-	infoSubkey  = "parley/v1/subkey/"
+	infoKeyID       = "parley/v1/key-id"
+	infoSeal        = "parley/v1/seal"
+	infoSession     = "parley/v1/session-id"
+	infoSessionSeal = "parley/v2/session-seal"
+	infoAddress     = "parley/v1/address"
+	infoSubkey      = "parley/v1/subkey/"
 )
 
 // keyID names a master key inside sealed values. It is derived from the key
@@ -47,8 +47,11 @@ type keyset struct {
 	id      keyID
 	master  []byte
 	aead    cipher.AEAD // XChaCha20-Poly1305 under the seal subkey
-	session []byte      // HMAC key for session IDs
-	address []byte      // HMAC key for address prefixes
+	session []byte      // HMAC key for session record keys
+	// sessionSeal is HMACed with a token into the key that seals that
+	// session's record: without the token it opens nothing.
+	sessionSeal []byte
+	address     []byte // HMAC key for address prefixes
 }
 
 func derive(master []byte, info string) []byte {
@@ -61,9 +64,10 @@ func derive(master []byte, info string) []byte {
 
 func newKeyset(master []byte) *keyset {
 	ks := &keyset{
-		master:  master,
-		session: derive(master, infoSession),
-		address: derive(master, infoAddress),
+		master:      master,
+		session:     derive(master, infoSession),
+		sessionSeal: derive(master, infoSessionSeal),
+		address:     derive(master, infoAddress),
 	}
 	copy(ks.id[:], derive(master, infoKeyID))
 	aead, err := chacha20poly1305.NewX(derive(master, infoSeal))
@@ -75,12 +79,6 @@ func newKeyset(master []byte) *keyset {
 }
 
 func (ks *keyset) subkey(label string) []byte { return derive(ks.master, infoSubkey+label) }
-
-func (ks *keyset) sessionID(token string) string {
-	m := hmac.New(sha256.New, ks.session)
-	m.Write([]byte(token))
-	return hex.EncodeToString(m.Sum(nil))
-}
 
 // parseKey decodes a master key given as text. Hex is tried first when the
 // text is only hex digits of even length (a base64 key of 32 random bytes

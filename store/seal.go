@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -60,6 +61,12 @@ func additionalData(hdr []byte, bucket, key []byte) []byte {
 
 // seal encrypts plain for the record bucket/key expiring at expiry.
 func (ks *keyset) seal(bucket, key []byte, expiry int64, plain []byte) []byte {
+	return ks.sealWith(ks.aead, bucket, key, expiry, plain)
+}
+
+// sealWith seals under aead with this key set's header: session records use
+// a per-session aead derived from the token.
+func (ks *keyset) sealWith(aead cipher.AEAD, bucket, key []byte, expiry int64, plain []byte) []byte {
 	out := make([]byte, headerSize+nonceSize, headerSize+nonceSize+len(plain)+chacha20poly1305.Overhead)
 	out[0] = sealVersion
 	copy(out[1:], ks.id[:])
@@ -68,7 +75,7 @@ func (ks *keyset) seal(bucket, key []byte, expiry int64, plain []byte) []byte {
 	if _, err := rand.Read(nonce); err != nil {
 		panic("store: crypto/rand: " + err.Error()) // crypto/rand never fails on Linux
 	}
-	return ks.aead.Seal(out, nonce, plain, additionalData(out[:headerSize], bucket, key))
+	return aead.Seal(out, nonce, plain, additionalData(out[:headerSize], bucket, key))
 }
 
 // keyring holds the current master key (first) and the old ones.

@@ -1,219 +1,211 @@
 package store
 
 import (
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Session is what the store keeps about one browser session: never the
-// political preference, never an address, never the token.
+// political preference, never an address, never the token. Its record is
+// sealed under a key derived from the session token, which only the
+// person's browser holds (the cookie): the server can neither find nor open
+// a session record without that cookie, so a copy of the data directory,
+// master key included, opens no session, and a record deleted on request
+// stays sealed in bbolt's free pages under a key nobody has any more.
 type Session struct {
-	ID        string         `json:"id"`
-	Name      string         `json:"name,omitempty"`
-	Mode      string         `json:"mode,omitempty"`
-	Media     string         `json:"media,omitempty"`
-	Interests []string       `json:"interests,omitempty"`
-	HideIP    bool           `json:"hideIP"`
-	Pair      string         `json:"pair,omitempty"`
-	Partner   string         `json:"partner,omitempty"` // partner's session ID
-	Role      string         `json:"role,omitempty"`
-	Statement string         `json:"statement,omitempty"` // statement id
-	Avoid     []string       `json:"avoid,omitempty"`     // skipped or reported session IDs
-	Met       map[string]int `json:"met,omitempty"`
-	Created   time.Time      `json:"created"`
-	LastSeen  time.Time      `json:"lastSeen"`
+	// ID is the session's random identity inside the server (matching,
+	// delivery). It is never sent to anyone, its owner included.
+	ID        string   `json:"id"`
+	Name      string   `json:"name,omitempty"`
+	Mode      string   `json:"mode,omitempty"`
+	Media     string   `json:"media,omitempty"`
+	Interests []string `json:"interests,omitempty"`
+	HideIP    bool     `json:"hideIP,omitempty"`
+	// The current chat: the room's id, this session's peer id in it, and
+	// for a one-to-one chat the partner's peer id, the role and statement.
+	Chat        string `json:"chat,omitempty"`
+	Peer        string `json:"peer,omitempty"`
+	PartnerPeer string `json:"partnerPeer,omitempty"`
+	Role        string `json:"role,omitempty"`
+	Statement   string `json:"statement,omitempty"`
+	// Avoid and Met name other sessions by their random IDs, which are
+	// never shown to anyone: skipped or reported, and meetings per partner.
+	Avoid    []string       `json:"avoid,omitempty"`
+	Met      map[string]int `json:"met,omitempty"`
+	Created  time.Time      `json:"created"`
+	LastSeen time.Time      `json:"lastSeen"`
 }
 
-// sessionKey turns a session ID (64 lower-case hex digits) into its 32-byte
-// bucket key.
-func sessionKey(id string) ([]byte, error) {
-	if len(id) != 64 {
-		return nil, ErrBadID
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return nil, ErrBadID
-		}
-	}
-	return hex.DecodeString(id)
+// SessionKey finds and seals the record of one session. Make it with
+// Store.SessionKey from the token; it is worthless without the token and is
+// held in memory only.
+type SessionKey struct {
+	variants []sessionVariant // under the current master key first, then old ones
 }
 
-// PutSession stores sess (replacing the record with its ID) until
-// LastSeen+SessionTTL, through a shared bbolt batch. It refuses to replace
-// a stored record that fails to open (ErrCorrupt).
-func (s *Store) PutSession(sess *Session) error {
-	if sess == nil {
-		return ErrBadSession
+type sessionVariant struct {
+	ks   *keyset
+	key  []byte      // the record's bucket key: HMAC(session subkey, token)
+	aead cipher.AEAD // seals the record: a key derived from the token
+}
+
+// Valid reports whether k was made by Store.SessionKey.
+func (k SessionKey) Valid() bool { return len(k.variants) > 0 }
+
+// Hex names the record under the current master key (64 hex digits), for an
+// index in memory. It reveals nothing about the token.
+func (k SessionKey) Hex() string {
+	if !k.Valid() {
+		return ""
 	}
-	key, err := sessionKey(sess.ID)
+	return hex.EncodeToString(k.variants[0].key)
+}
+
+// SessionKey derives the key of the session a token names, under the
+// current master key and every old one (a rotation keeps sessions).
+func (s *Store) SessionKey(token string) SessionKey {
+	var k SessionKey
+	for _, ks := range s.keys.keys {
+		k.variants = append(k.variants, ks.sessionVariant(token))
+	}
+	return k
+}
+
+func (ks *keyset) sessionVariant(token string) sessionVariant {
+	key := hmac.New(sha256.New, ks.session)
+	key.Write([]byte(token))
+	seal := hmac.New(sha256.New, ks.sessionSeal)
+	seal.Write([]byte(token))
+	aead, err := chacha20poly1305.NewX(seal.Sum(nil))
 	if err != nil {
-		return err
+		panic("store: chacha20poly1305: " + err.Error()) // the key is always 32 bytes
+	}
+	return sessionVariant{ks: ks, key: key.Sum(nil), aead: aead}
+}
+
+// PutSession stores sess under k (replacing what was there, and the record
+// under an old master key after a rotation) until LastSeen+SessionTTL,
+// through a shared bbolt batch.
+func (s *Store) PutSession(k SessionKey, sess *Session) error {
+	if !k.Valid() || sess == nil || sess.ID == "" {
+		return ErrBadSession
 	}
 	exp, err := unixNano(sess.LastSeen.Add(s.cfg.SessionTTL))
 	if err != nil {
 		return fmt.Errorf("%w: LastSeen", err)
 	}
-	plain, err := jsonSession(sess)
+	c := *sess
+	c.Created, c.LastSeen = c.Created.UTC(), c.LastSeen.UTC()
+	plain, err := json.Marshal(&c)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrBadSession, err)
 	}
+	cur := k.variants[0]
 	// Sealed outside the transaction: the write lock is held for less.
-	v := s.keys.current().seal(bucketSessions, key, exp, plain)
+	v := cur.ks.sealWith(cur.aead, bucketSessions, cur.key, exp, plain)
 	return s.write(func(tx *bolt.Tx) error {
-		if old := tx.Bucket(bucketSessions).Get(key); old != nil {
-			if _, _, err := s.openRecord(bucketSessions, key, old); err != nil {
+		if old := tx.Bucket(bucketSessions).Get(cur.key); old != nil {
+			if _, err := s.openSession(cur, old, 0); err != nil {
 				return fmt.Errorf("%w; the stored session was left as it was", err)
 			}
 		}
-		return putRecord(tx, bucketSessions, key, v, exp)
+		for _, old := range k.variants[1:] {
+			if _, err := deleteRecord(tx, bucketSessions, old.key); err != nil {
+				return err
+			}
+		}
+		return putRecord(tx, bucketSessions, cur.key, v, exp)
 	})
 }
 
-// jsonSession encodes a session for sealing. The ID is left out: it is the
-// record's key, bound to the value as additional data, and 64 bytes less
-// per record means fewer pages written per batch.
-func jsonSession(sess *Session) ([]byte, error) {
-	c := *sess
-	c.ID = ""
-	c.Created, c.LastSeen = c.Created.UTC(), c.LastSeen.UTC()
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
-	}
-	return b, nil
-}
-
-// GetSession returns the session with this ID, or ErrNotFound (also once it
-// has expired, swept or not).
-func (s *Store) GetSession(id string) (*Session, error) {
-	key, err := sessionKey(id)
-	if err != nil {
-		return nil, err
-	}
-	var sess *Session
-	err = s.view(func(tx *bolt.Tx) error {
-		sess, err = s.getSession(tx, key, s.cfg.Clock().UnixNano())
-		return err
-	})
-	return sess, err
-}
-
-// LookupSession finds the session of a token: under its ID for the current
-// key, then for each old key. After a rotation the returned ID may differ
-// from SessionID(token): the returned one is the session's identity.
-func (s *Store) LookupSession(token string) (*Session, error) {
-	if token == "" {
+// GetSession returns the session of k, or ErrNotFound (also once it has
+// expired, swept or not). A record that fails to open is ErrCorrupt.
+func (s *Store) GetSession(k SessionKey) (*Session, error) {
+	if !k.Valid() {
 		return nil, ErrNotFound
 	}
 	var sess *Session
 	err := s.view(func(tx *bolt.Tx) error {
 		now := s.cfg.Clock().UnixNano()
-		for _, ks := range s.keys.keys {
-			key, _ := hex.DecodeString(ks.sessionID(token))
-			var err error
-			if sess, err = s.getSession(tx, key, now); err != ErrNotFound {
-				return err
+		for _, vr := range k.variants {
+			v := tx.Bucket(bucketSessions).Get(vr.key)
+			if v == nil {
+				continue
 			}
+			var err error
+			sess, err = s.openSession(vr, v, now)
+			return err
 		}
 		return ErrNotFound
 	})
 	return sess, err
 }
 
-func (s *Store) getSession(tx *bolt.Tx, key []byte, now int64) (*Session, error) {
-	v := tx.Bucket(bucketSessions).Get(key)
-	if v == nil {
-		return nil, ErrNotFound
+func (s *Store) openSession(vr sessionVariant, v []byte, now int64) (*Session, error) {
+	h, err := parseHeader(v)
+	if err != nil || h.id != vr.ks.id {
+		s.st.corrupt.Add(1)
+		return nil, ErrCorrupt
 	}
-	sess, h, err := s.decodeSession(key, v)
+	plain, err := vr.aead.Open(nil, v[headerSize:headerSize+nonceSize], v[headerSize+nonceSize:], additionalData(v[:headerSize], bucketSessions, vr.key))
 	if err != nil {
-		return nil, err
+		s.st.corrupt.Add(1)
+		return nil, ErrCorrupt
 	}
 	if h.expiry <= now {
 		return nil, ErrNotFound
 	}
-	return sess, nil
-}
-
-func (s *Store) decodeSession(key, v []byte) (*Session, header, error) {
-	plain, h, err := s.openRecord(bucketSessions, key, v)
-	if err != nil {
-		return nil, header{}, err
-	}
-	sess, err := unmarshalSession(key, plain)
-	if err != nil {
-		s.st.corrupt.Add(1)
-		return nil, header{}, err
-	}
-	return sess, h, nil
-}
-
-// unmarshalSession decodes an opened session record stored under key.
-func unmarshalSession(key, plain []byte) (*Session, error) {
 	var sess Session
-	if err := json.Unmarshal(plain, &sess); err != nil {
+	if err := json.Unmarshal(plain, &sess); err != nil || sess.ID == "" {
+		s.st.corrupt.Add(1)
 		return nil, ErrCorrupt
 	}
-	id := hex.EncodeToString(key)
-	if sess.ID != "" && sess.ID != id {
-		return nil, ErrCorrupt
-	}
-	sess.ID = id
 	return &sess, nil
 }
 
-// DeleteSession removes a session now (and its bytes stay sealed in
-// bbolt's free pages). Deleting an absent session is not an error. A record
-// that fails to open is deleted too: erasure is what was asked.
-func (s *Store) DeleteSession(id string) error {
-	key, err := sessionKey(id)
-	if err != nil {
-		return err
+// DeleteSession removes the session of k now, under every master key.
+// Deleting an absent session is not an error. Its bytes stay in bbolt's
+// free pages, sealed under a key derived from a token the server does not
+// keep: once the browser drops its cookie, nothing can open them.
+func (s *Store) DeleteSession(k SessionKey) error {
+	if !k.Valid() {
+		return nil
 	}
 	// A read first: deleting nothing needs no fsync.
 	var present bool
 	if err := s.view(func(tx *bolt.Tx) error {
-		present = tx.Bucket(bucketSessions).Get(key) != nil
+		for _, vr := range k.variants {
+			present = present || tx.Bucket(bucketSessions).Get(vr.key) != nil
+		}
 		return nil
 	}); err != nil || !present {
 		return err
 	}
 	return s.write(func(tx *bolt.Tx) error {
-		_, err := deleteRecord(tx, bucketSessions, key)
-		return err
-	})
-}
-
-// Sessions returns every unexpired session, for restoring state after a
-// restart. Records that fail to open are skipped and reported: the error
-// then wraps ErrCorrupt and the sessions returned are still good.
-func (s *Store) Sessions() ([]*Session, error) {
-	var out []*Session
-	bad := 0
-	err := s.view(func(tx *bolt.Tx) error {
-		out, bad = out[:0], 0
-		now := s.cfg.Clock().UnixNano()
-		c := tx.Bucket(bucketSessions).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			sess, h, err := s.decodeSession(k, v)
-			switch {
-			case err != nil:
-				bad++
-			case h.expiry > now:
-				out = append(out, sess)
+		for _, vr := range k.variants {
+			if _, err := deleteRecord(tx, bucketSessions, vr.key); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if bad > 0 {
-		return out, fmt.Errorf("%w: %d session records", ErrCorrupt, bad)
-	}
-	return out, nil
+}
+
+// SessionCount counts the session records not yet swept, for metrics. It
+// opens none of them (it cannot).
+func (s *Store) SessionCount() (int, error) {
+	var n int
+	err := s.view(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketSessions).Stats().KeyN
+		return nil
+	})
+	return n, err
 }

@@ -314,11 +314,6 @@ func (s *Store) Ping() error {
 	return nil
 }
 
-// SessionID returns the session ID of a token under the current key: the
-// lower-case hex HMAC-SHA256 of the token. After a key rotation a session
-// made under an old key keeps its old ID: use the ID LookupSession returns.
-func (s *Store) SessionID(token string) string { return s.keys.current().sessionID(token) }
-
 // Subkey returns a 32-byte HKDF-SHA256 subkey of the current master key for
 // label (e.g. "turn-rest"). Labels are separate from the store's own, so a
 // subkey never equals a key the store uses.

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"github.com/parley-chat/parley/store/prefix"
 	"net/netip"
-	"strings"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,6 +16,7 @@ type fixture struct {
 	a, b             *Session
 	t1, t2, t3       netip.Addr
 	ban1, ban2, rep3 []byte // bucket keys
+	ka, kb           []byte // bucket keys of the sessions a and b
 }
 
 func newFixture(t *testing.T) fixture {
@@ -29,11 +28,9 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, sess := range []*Session{fx.a, fx.b} {
-		if err := s.PutSession(sess); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fx.ka, fx.kb = recKey(s, "a"), recKey(s, "b")
+	put(t, s, "a", fx.a)
+	put(t, s, "b", fx.b)
 	for _, target := range []netip.Addr{fx.t1, fx.t2} {
 		for _, r := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
 			if _, _, err := s.Report(t0, target, addr(r), "abuse"); err != nil {
@@ -90,71 +87,60 @@ func TestTamperedRecords(t *testing.T) {
 		{
 			name: "flipped bit in a session's ciphertext",
 			tamper: func(fx fixture, tx *bolt.Tx) place {
-				return edit(tx, bucketSessions, mustKey(t, fx.a.ID), flip(-1))
+				return edit(tx, bucketSessions, fx.ka, flip(-1))
 			},
 			check: func(t *testing.T, fx fixture, s *Store) {
-				_, err := s.GetSession(fx.a.ID)
+				_, err := s.GetSession(skey(s, "a"))
 				isCorrupt(t, "GetSession", err)
-				all, err := s.Sessions()
-				isCorrupt(t, "Sessions", err)
-				if len(all) != 1 || all[0].ID != fx.b.ID {
-					t.Fatalf("Sessions kept %d good ones, want b", len(all))
+				if _, err := s.GetSession(skey(s, "b")); err != nil {
+					t.Fatalf("the good one: %v", err)
 				}
-				isCorrupt(t, "PutSession over it", s.PutSession(fx.a))
-				s.sweepCollect = 1 // the bad record must not stall the sweep
-				n, err := s.Sweep(t0.Add(2 * time.Hour))
-				isCorrupt(t, "Sweep", err)
-				if n != 1 {
-					t.Fatalf("Sweep removed %d, want the good session only", n)
-				}
+				isCorrupt(t, "PutSession over it", s.PutSession(skey(s, "a"), fx.a))
 			},
 		},
 		{
 			name: "flipped bit in a session's expiry",
 			tamper: func(fx fixture, tx *bolt.Tx) place {
-				return edit(tx, bucketSessions, mustKey(t, fx.a.ID), flip(headerSize-1))
+				return edit(tx, bucketSessions, fx.ka, flip(headerSize-1))
 			},
 			check: func(t *testing.T, fx fixture, s *Store) {
-				_, err := s.GetSession(fx.a.ID)
+				_, err := s.GetSession(skey(s, "a"))
 				isCorrupt(t, "GetSession", err)
-				isCorrupt(t, "PutSession over it", s.PutSession(fx.a))
+				isCorrupt(t, "PutSession over it", s.PutSession(skey(s, "a"), fx.a))
 			},
 		},
 		{
 			name: "flipped bit in a session's key id",
 			tamper: func(fx fixture, tx *bolt.Tx) place {
-				return edit(tx, bucketSessions, mustKey(t, fx.a.ID), flip(1))
+				return edit(tx, bucketSessions, fx.ka, flip(1))
 			},
 			check: func(t *testing.T, fx fixture, s *Store) {
-				_, err := s.GetSession(fx.a.ID)
+				_, err := s.GetSession(skey(s, "a"))
 				isCorrupt(t, "GetSession", err)
-				if !strings.Contains(err.Error(), "not given") {
-					t.Fatalf("error does not say the key id is unknown: %v", err)
-				}
 			},
 		},
 		{
 			name: "truncated session",
 			tamper: func(fx fixture, tx *bolt.Tx) place {
-				return edit(tx, bucketSessions, mustKey(t, fx.a.ID), func(v []byte) []byte { return bytes.Clone(v[:minSealed-1]) })
+				return edit(tx, bucketSessions, fx.ka, func(v []byte) []byte { return bytes.Clone(v[:minSealed-1]) })
 			},
 			check: func(t *testing.T, fx fixture, s *Store) {
-				_, err := s.GetSession(fx.a.ID)
+				_, err := s.GetSession(skey(s, "a"))
 				isCorrupt(t, "GetSession", err)
-				isCorrupt(t, "PutSession over it", s.PutSession(fx.a))
+				isCorrupt(t, "PutSession over it", s.PutSession(skey(s, "a"), fx.a))
 			},
 		},
 		{
 			name: "session moved under another session's key",
 			tamper: func(fx fixture, tx *bolt.Tx) place {
 				b := tx.Bucket(bucketSessions)
-				b.Put(mustKey(t, fx.b.ID), bytes.Clone(b.Get(mustKey(t, fx.a.ID))))
-				return place{bucketSessions, mustKey(t, fx.b.ID)}
+				b.Put(fx.kb, bytes.Clone(b.Get(fx.ka)))
+				return place{bucketSessions, fx.kb}
 			},
 			check: func(t *testing.T, fx fixture, s *Store) {
-				_, err := s.GetSession(fx.b.ID)
+				_, err := s.GetSession(skey(s, "b"))
 				isCorrupt(t, "GetSession of the moved one", err)
-				if _, err := s.GetSession(fx.a.ID); err != nil {
+				if _, err := s.GetSession(skey(s, "a")); err != nil {
 					t.Fatalf("the original: %v", err)
 				}
 			},
@@ -184,7 +170,7 @@ func TestTamperedRecords(t *testing.T) {
 		{
 			name: "session moved into the bans bucket",
 			tamper: func(fx fixture, tx *bolt.Tx) place {
-				k := mustKey(t, fx.a.ID)
+				k := fx.ka
 				tx.Bucket(bucketBans).Put(k, bytes.Clone(tx.Bucket(bucketSessions).Get(k)))
 				return place{bucketBans, k}
 			},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/node"
+	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 )
 
@@ -17,15 +19,15 @@ import (
 // returns its WebSocket URL and stats URL.
 func startServer(t *testing.T) (wsURL, statsURL string) {
 	t.Helper()
-	st, err := store.Open(store.Config{Dir: t.TempDir()})
+	n, err := node.New(node.Config{
+		Store:     store.Config{Dir: t.TempDir()},
+		Signaling: signaling.Config{NewSessionsPerMinute: 1e6, NewSessionBurst: 1e6},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := signaling.New(signaling.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
+	srv := n.Signaling
+	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -43,9 +45,8 @@ func startServer(t *testing.T) (wsURL, statsURL string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = n.Shutdown(ctx)
 		_ = hs.Shutdown(ctx)
-		_ = st.Close()
 	})
 	return "ws://" + ln.Addr().String() + "/ws", "http://" + ln.Addr().String() + "/stats"
 }
@@ -176,7 +177,7 @@ func TestSignalsPassParleysValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range [][]byte{s.sdpFrame("offer"), s.sdpFrame("answer"), s.candidateFrame(0), s.candidateFrame(7)} {
-			m, err := signaling.Decode(f)
+			m, err := proto.Decode(f)
 			if err != nil || m.Data == nil {
 				t.Fatalf("%s: %v", f, err)
 			}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/node"
 	"github.com/parley-chat/parley/store"
 )
 
@@ -49,15 +50,15 @@ func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error 
 		*dir = d
 	}
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := store.Open(store.Config{Dir: *dir, Logger: log})
+	n, err := node.New(node.Config{
+		Store:     store.Config{Dir: *dir, Logger: log},
+		Signaling: signaling.Config{MaxConnsPerAddr: *perAddr, Logger: log},
+	})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	srv, err := signaling.New(signaling.Config{Store: st, MaxConnsPerAddr: *perAddr, Logger: log})
-	if err != nil {
-		return err
-	}
+	defer n.Close()
+	srv := n.Signaling
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -67,7 +68,7 @@ func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error 
 		ln.Close()
 		return err
 	}
-	if err := srv.Start(); err != nil {
+	if err := n.Start(); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/parley-chat/parley/signaling/proto"
 	"io"
 	"net/http"
 	"net/netip"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/client"
 )
 
@@ -262,8 +262,8 @@ func TestAdminStats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitEvent(t, a, signaling.TypeMatched)
-	waitEvent(t, b, signaling.TypeMatched)
+	waitEvent(t, a, proto.TypeMatched)
+	waitEvent(t, b, proto.TypeMatched)
 
 	status, body := do(t, "GET", ta.adminURL(t)+"/admin/stats", testAdminToken)
 	if status != http.StatusOK {
@@ -282,7 +282,7 @@ func TestAdminStats(t *testing.T) {
 	if st.Relay == nil || st.BansActive == nil || *st.BansActive != 0 {
 		t.Errorf("relay %v, bans active %v", st.Relay, st.BansActive)
 	}
-	for _, leak := range []string{a.Token(), b.Token(), ta.store.SessionID(a.Token()), "Stats", "127.0.0.1"} {
+	for _, leak := range []string{a.Token(), b.Token(), ta.store.SessionKey(a.Token()).Hex(), "Stats", "127.0.0.1"} {
 		if strings.Contains(body, leak) {
 			t.Errorf("/admin/stats holds %q", leak)
 		}

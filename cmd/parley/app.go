@@ -7,23 +7,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
 	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/node"
 	"github.com/parley-chat/parley/static"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
 )
 
-// app is the whole server: the store, the relay, signaling and the
-// listeners, built in that order and shut down in reverse.
+// app is the whole server: a node (store, relay, signaling) and the
+// listeners around it, built in that order and shut down in reverse.
 type app struct {
 	cfg Config
 	log *slog.Logger
 
+	node  *node.Node
 	store *store.Store
 	relay *turn.Server // nil when the relay is off
 	sig   *signaling.Server
@@ -33,8 +34,7 @@ type app struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	stopSweeper context.CancelFunc
-	errc        chan error
+	errc chan error
 }
 
 // newApp opens the store, starts the relay and binds every listener, so
@@ -64,28 +64,43 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data dir: %w", err)
 	}
-	a.store, err = store.Open(store.Config{
-		Dir:          cfg.DataDir,
-		KeyFile:      cfg.KeyFile,
-		Key:          cfg.Key,
-		OldKeys:      oldKeys,
-		SessionTTL:   cfg.SessionTTL,
-		ReportWindow: cfg.ReportWindow,
-		BanAfter:     cfg.BanAfter,
-		BanFor:       cfg.BanFor,
-		Logger:       log.With("component", "store"),
-	})
-	if err != nil {
-		return nil, err
-	}
-
 	if a.tls, err = newTLSSetup(cfg, log.With("component", "tls")); err != nil {
 		return nil, err
 	}
-
-	var iceServers func(string, time.Time) []turn.ICEServer
+	nc := node.Config{
+		Store: store.Config{
+			Dir:          cfg.DataDir,
+			KeyFile:      cfg.KeyFile,
+			Key:          cfg.Key,
+			OldKeys:      oldKeys,
+			SessionTTL:   cfg.SessionTTL,
+			ReportWindow: cfg.ReportWindow,
+			BanAfter:     cfg.BanAfter,
+			BanFor:       cfg.BanFor,
+			Logger:       log.With("component", "store"),
+		},
+		Signaling: signaling.Config{
+			Topics:          topics,
+			InterestWait:    cfg.InterestWait,
+			AllowedOrigins:  cfg.AllowedOrigins,
+			TrustedProxies:  cfg.TrustedProxies,
+			ResumeWindow:    cfg.ResumeWindow,
+			SessionTTL:      cfg.SessionTTL,
+			HideIPDefault:   cfg.HideIPDefault,
+			MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+			Static: static.Handler(static.Options{
+				SessionTTL:    cfg.SessionTTL,
+				ResumeWindow:  cfg.ResumeWindow,
+				ReportWindow:  cfg.ReportWindow,
+				BanFor:        cfg.BanFor,
+				BanAfter:      cfg.BanAfter,
+				HideIPDefault: cfg.HideIPDefault,
+			}),
+			Logger: log.With("component", "signaling"),
+		},
+	}
 	if cfg.TURNListen != "off" {
-		a.relay, err = turn.New(turn.Config{
+		nc.Relay = &turn.Config{
 			UDPListen:     cfg.TURNListen,
 			TCPListen:     cfg.TURNListen,
 			TLSListen:     cfg.TURNTLSListen,
@@ -95,46 +110,17 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 			RelayPortMin:  cfg.TURNRelayPorts[0],
 			RelayPortMax:  cfg.TURNRelayPorts[1],
 			Realm:         cfg.TURNRealm,
-			Secret:        a.store.Subkey("turn-rest"),
 			AllowPeers:    cfg.TURNAllowPeers,
-			SessionLive:   a.sessionLive,
-			Banned:        a.banned,
 			MaxPerSession: cfg.TURNMaxSession,
 			MaxPerPrefix:  cfg.TURNMaxPerAddr,
 			MaxTotal:      cfg.TURNMaxTotal,
 			Logger:        log.With("component", "turn"),
-		})
-		if err != nil {
-			return nil, err
 		}
-		iceServers = a.relay.ICEServers
 	}
-
-	a.sig, err = signaling.New(signaling.Config{
-		Store:           a.store,
-		Topics:          topics,
-		InterestWait:    cfg.InterestWait,
-		ICEServers:      iceServers,
-		AllowedOrigins:  cfg.AllowedOrigins,
-		TrustedProxies:  cfg.TrustedProxies,
-		ResumeWindow:    cfg.ResumeWindow,
-		SessionTTL:      cfg.SessionTTL,
-		HideIPDefault:   cfg.HideIPDefault,
-		MaxConnsPerAddr: cfg.MaxConnsPerAddr,
-		OnSessionEnd:    a.endSession,
-		Static: static.Handler(static.Options{
-			SessionTTL:    cfg.SessionTTL,
-			ResumeWindow:  cfg.ResumeWindow,
-			ReportWindow:  cfg.ReportWindow,
-			BanFor:        cfg.BanFor,
-			BanAfter:      cfg.BanAfter,
-			HideIPDefault: cfg.HideIPDefault,
-		}),
-		Logger: log.With("component", "signaling"),
-	})
-	if err != nil {
+	if a.node, err = node.New(nc); err != nil {
 		return nil, err
 	}
+	a.store, a.relay, a.sig = a.node.Store, a.node.Relay, a.node.Signaling
 
 	a.httpLn, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -154,35 +140,11 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	return a, nil
 }
 
-// sessionLive and banned are the relay's questions to signaling and the
-// store; they are methods so the relay can be built before signaling.
-func (a *app) sessionLive(id string) bool {
-	if a.sig == nil {
-		return false
-	}
-	return a.sig.SessionLive(id)
-}
-
-// endSession ends a banned or erased session's relay allocations now.
-func (a *app) endSession(id string) {
-	if a.relay != nil {
-		a.relay.EndSession(id)
-	}
-}
-
-func (a *app) banned(addr netip.Addr) bool {
-	_, banned, err := a.store.Banned(time.Now(), addr)
-	return err != nil || banned // when in doubt, refuse
-}
-
 // start serves every listener.
 func (a *app) start() error {
-	if err := a.sig.Start(); err != nil {
+	if err := a.node.Start(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.stopSweeper = cancel
-	go a.store.RunSweeper(ctx, time.Minute, time.Now)
 	go serveHTTP(a.httpSrv, a.httpLn, a.tls != nil, "http", a.errc)
 	a.tls.serveACME(a.httpLn.Addr(), a.log.With("component", "acme"), a.errc)
 	a.admin.start(a.errc)
@@ -223,19 +185,13 @@ func (a *app) shutdown(ctx context.Context) error {
 
 // close releases what newApp acquired, in reverse order.
 func (a *app) close() {
-	if a.stopSweeper != nil {
-		a.stopSweeper()
-	}
 	if a.httpLn != nil {
 		_ = a.httpLn.Close()
 	}
 	a.admin.close()
 	a.tls.close()
-	if a.relay != nil {
-		_ = a.relay.Close()
-		a.relay = nil
-	}
-	if a.store != nil {
-		_ = a.store.Close()
+	if a.node != nil {
+		_ = a.node.Close()
+		a.node = nil
 	}
 }

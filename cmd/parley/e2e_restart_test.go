@@ -27,7 +27,7 @@ func TestBrowserServerRestart(t *testing.T) {
 	pair := evalT[string](ann, `JSON.parse(sessionStorage.getItem('parley.chat')).pair`)
 	// The pair is written to the store off the request path: wait for both halves.
 	deadline := time.Now().Add(10 * time.Second)
-	for storedPair(t, base, ann.cookie()) != pair || storedPair(t, base, bob.cookie()) != pair {
+	for !storedInChat(t, base, ann.cookie()) || !storedInChat(t, base, bob.cookie()) {
 		if time.Now().After(deadline) {
 			t.Fatal("the pair never reached the store")
 		}

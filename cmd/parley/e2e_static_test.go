@@ -4,15 +4,12 @@ package main
 
 import (
 	"context"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"net/http/httptest"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/signaling/proto"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
@@ -75,7 +72,7 @@ func TestBrowserStaticPages(t *testing.T) {
 	}
 	// Every error code the server can send has its own message in both languages.
 	known := evalT[[]string](b, `import('/i18n.js').then((m) => m.errorCodes)`)
-	for _, code := range serverErrorCodes(t) {
+	for _, code := range proto.Codes() {
 		if !slices.Contains(known, code) {
 			t.Errorf("the client has no message for the server's error code %q", code)
 		}
@@ -117,36 +114,4 @@ func TestBrowserStaticPages(t *testing.T) {
 		t.Error("privacy page is not styled (style.css blocked?)")
 	}
 	b.checkClean()
-}
-
-// serverErrorCodes reads the wire error codes (the Code* constants) from signaling's source, so a
-// new code without a message in the client fails this test.
-func serverErrorCodes(t *testing.T) []string {
-	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../../signaling/errors.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var codes []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok {
-			return true
-		}
-		for i, name := range vs.Names {
-			if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
-				continue
-			}
-			if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-				if s, err := strconv.Unquote(lit.Value); err == nil {
-					codes = append(codes, s)
-				}
-			}
-		}
-		return true
-	})
-	if len(codes) < 10 {
-		t.Fatalf("found only %d error codes in signaling/errors.go", len(codes))
-	}
-	return codes
 }

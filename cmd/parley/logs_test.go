@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/parley-chat/parley/signaling/proto"
 	"net/http"
 	"net/netip"
 	"os"
@@ -43,7 +44,7 @@ func TestLogsHoldNothingPersonal(t *testing.T) {
 	a, b := dialPeer(t, ta, "127.0.0.2"), dialPeer(t, ta, "127.0.0.3")
 	secrets := []string{nameA, nameB, prefA, prefB, interest, "127.0.0.2", "127.0.0.3"}
 	for _, c := range []*client.Client{a, b} {
-		secrets = append(secrets, c.Token(), ta.store.SessionID(c.Token()))
+		secrets = append(secrets, c.Token(), ta.store.SessionKey(c.Token()).Hex())
 	}
 	pair := func(ja, jb client.Join) {
 		t.Helper()
@@ -53,30 +54,30 @@ func TestLogsHoldNothingPersonal(t *testing.T) {
 		if err := b.Join(jb); err != nil {
 			t.Fatal(err)
 		}
-		waitEvent(t, a, signaling.TypeMatched)
-		waitEvent(t, b, signaling.TypeMatched)
+		waitEvent(t, a, proto.TypeMatched)
+		waitEvent(t, b, proto.TypeMatched)
 	}
 
 	// Opposite mode, then interests; ended with leave.
 	pair(client.Join{Mode: "opposite", Name: nameA, Preference: prefA},
 		client.Join{Mode: "opposite", Name: nameB, Preference: prefB})
 	_ = a.Leave()
-	waitEvent(t, a, signaling.TypeLeft)
-	waitEvent(t, b, signaling.TypePartnerLeft)
+	waitEvent(t, a, proto.TypeLeft)
+	waitEvent(t, b, proto.TypePartnerLeft)
 	pair(client.Join{Mode: "interests", Name: nameA, Interests: []string{interest}},
 		client.Join{Mode: "interests", Name: nameB, Interests: []string{interest}})
 
 	// A drops and resumes with its cookie.
 	a.Drop()
-	waitEvent(t, b, signaling.TypePartnerReconnecting)
+	waitEvent(t, b, proto.TypePartnerReconnecting)
 	a = dialClient(t, client.Config{URL: ta.WSURL, Token: a.Token(), LocalAddr: netip.MustParseAddr("127.0.0.2")})
-	if ev := waitEvent(t, a, signaling.TypeMatched); ev.Msg.Resumed == nil || !*ev.Msg.Resumed {
+	if ev := waitEvent(t, a, proto.TypeMatched); ev.Msg.Resumed == nil || !*ev.Msg.Resumed {
 		t.Fatalf("not resumed: %+v", ev.Msg)
 	}
 
 	// A bad message, the HTTP API with A's cookie, then a report that bans B.
 	_ = a.SendJSON(map[string]any{"type": "join", "mode": "random", "media": "text", "name": nameA + "<>", "consent": true, "adult": true})
-	waitEvent(t, a, signaling.TypeError)
+	waitEvent(t, a, proto.TypeError)
 	for _, path := range []string{"/api/me", "/api/stats", "/privacy", "/no-such-page?q=" + nameA} {
 		req, _ := http.NewRequest("GET", ta.URL+path, nil)
 		req.AddCookie(&http.Cookie{Name: signaling.CookieName, Value: a.Token()})
@@ -90,8 +91,8 @@ func TestLogsHoldNothingPersonal(t *testing.T) {
 	if err := a.Report("abuse"); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, a, signaling.TypeReported)
-	waitEvent(t, b, signaling.TypeBanned)
+	waitEvent(t, a, proto.TypeReported)
+	waitEvent(t, b, proto.TypeBanned)
 	if status, _ := do(t, "GET", ta.adminURL(t)+"/admin/bans", testAdminToken); status != http.StatusOK {
 		t.Fatalf("admin bans: %d", status)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/parley-chat/parley/matcher"
 	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
 )
@@ -18,21 +19,12 @@ var (
 	labelModes    = []string{string(matcher.ModeRandom), string(matcher.ModeOpposite), string(matcher.ModeInterests)}
 	labelMedia    = []string{string(matcher.MediaText), string(matcher.MediaVideo)}
 	labelMessages = []string{
-		signaling.TypeHello, signaling.TypeJoin, signaling.TypeSignal,
-		signaling.TypeNext, signaling.TypeLeave, signaling.TypeReport,
+		proto.TypeHello, proto.TypeJoin, proto.TypeSignal, proto.TypeNext,
+		proto.TypeLeave, proto.TypeReport, proto.TypeBye,
 	}
-	labelErrors = []string{
-		signaling.CodeBadMessage, signaling.CodeUnknownType, signaling.CodeBadVersion,
-		signaling.CodeNotHello, signaling.CodeAlreadyHello, signaling.CodeConsentRequired,
-		signaling.CodeBadMode, signaling.CodeBadMedia, signaling.CodeBadName,
-		signaling.CodeBadInterests, signaling.CodeBadPreference, signaling.CodeNotPaired,
-		signaling.CodeNotQueued, signaling.CodeBadSignal, signaling.CodeBadSDP,
-		signaling.CodeBadCandidate, signaling.CodeBadReason, signaling.CodeNothingToReport,
-		signaling.CodeRateLimited, signaling.CodeTooLarge, signaling.CodeBanned,
-		signaling.CodeInternal,
-	}
+	labelErrors = proto.Codes()
 	// labelRefused are signaling's reasons for refusing an upgrade.
-	labelRefused     = []string{"origin", "capacity"}
+	labelRefused     = []string{"origin", "capacity", "new-sessions"}
 	labelTURNRefused = []string{"auth", "banned", "quota", "policy"}
 )
 
@@ -52,7 +44,7 @@ var metricDefs = []metricDef{
 	{"parley_build_info", "gauge", []string{"version"}, "Always 1; the version label is the running build."},
 	{"parley_connections_open", "gauge", nil, "WebSocket connections open now."},
 	{"parley_connections_total", "counter", nil, "WebSocket connections accepted since start."},
-	{"parley_connections_refused_total", "counter", []string{"reason"}, "WebSocket upgrades refused: origin (not an allowed origin), capacity (too many connections from one address or in all)."},
+	{"parley_connections_refused_total", "counter", []string{"reason"}, "WebSocket upgrades refused: origin (not an allowed origin), capacity (too many connections from one address or in all), new-sessions (too many new sessions from one address)."},
 	{"parley_sessions", "gauge", nil, "Sessions held in memory: connected, paired, or within their resume window."},
 	{"parley_waiting", "gauge", []string{"mode", "media"}, "People waiting in a queue now, per mode and media."},
 	{"parley_pairs_total", "counter", nil, "Pairs formed since start (resumed pairs not counted again)."},

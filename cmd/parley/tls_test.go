@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/parley-chat/parley/signaling/proto"
 	"io"
 	"log/slog"
 	"math/big"
@@ -112,19 +113,19 @@ func TestTLSWholeServer(t *testing.T) {
 	defer ws.Close()
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == signaling.CookieName {
+		if c.Name == signaling.SecureCookieName {
 			cookie = c
 		}
 	}
 	if cookie == nil || !cookie.Secure || !cookie.HttpOnly {
 		t.Fatalf("session cookie over TLS: %+v", cookie)
 	}
-	if err := ws.WriteJSON(map[string]any{"type": signaling.TypeHello, "v": signaling.ProtocolVersion}); err != nil {
+	if err := ws.WriteJSON(map[string]any{"type": proto.TypeHello, "v": proto.Version}); err != nil {
 		t.Fatal(err)
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var welcome signaling.Outbound
-	if err := ws.ReadJSON(&welcome); err != nil || welcome.Type != signaling.TypeWelcome || len(welcome.ICEServers) == 0 {
+	var welcome proto.Outbound
+	if err := ws.ReadJSON(&welcome); err != nil || welcome.Type != proto.TypeWelcome || len(welcome.ICEServers) == 0 {
 		t.Fatalf("welcome: %+v %v", welcome, err)
 	}
 	ice := welcome.ICEServers[0]

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/proto"
 )
 
 // Config configures a client.
@@ -29,9 +29,12 @@ type Config struct {
 	// LocalAddr is the source address of the WebSocket (tests and the load
 	// generator use several 127.0.0.x addresses).
 	LocalAddr netip.Addr
-	// Token resumes an existing session (the value of the parley_session
-	// cookie). Empty starts a new one.
+	// Token resumes an existing session (the value of the session cookie).
+	// Empty starts a new one.
 	Token string
+	// Version is the protocol version to speak: 2 (the default) or 1, as
+	// an old client would.
+	Version int
 	// Header is added to the upgrade request (e.g. X-Forwarded-For in tests).
 	Header http.Header
 	// TLS configures wss:// connections (a private CA in tests). Nil uses
@@ -57,9 +60,10 @@ type Config struct {
 // type and Msg the message), or a local event (the Type constants below).
 type Event struct {
 	Type string
-	Msg  *signaling.Outbound
+	Msg  *proto.Outbound
 	Text string // EventText: the text received over the data channel
 	Code int    // EventClosed: the close code
+	Peer string // EventOpen, EventText, EventFailed: whose connection (v2 peer id)
 }
 
 // Local event types.
@@ -81,12 +85,14 @@ type Client struct {
 
 	writeMu sync.Mutex // serialises writes to ws
 
-	mu      sync.Mutex // guards the fields below
-	ws      *websocket.Conn
-	token   string
-	welcome *signaling.Outbound
-	closed  bool
-	peer    *peer // the current PeerConnection, nil outside a chat
+	mu         sync.Mutex // guards the fields below
+	ws         *websocket.Conn
+	token      string
+	cookieName string
+	welcome    *proto.Outbound
+	closed     bool
+	you        string           // this client's peer id in the current chat
+	peers      map[string]*peer // the PeerConnections of the current chat, by peer id
 }
 
 // Dial connects, says hello and waits for welcome.
@@ -97,10 +103,17 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
+	if cfg.Version == 0 {
+		cfg.Version = proto.Version
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, events: newMailbox(), done: make(chan struct{}), token: cfg.Token}
+	c := &Client{cfg: cfg, log: cfg.Logger, events: newMailbox(), done: make(chan struct{}), token: cfg.Token,
+		cookieName: proto.CookieName, peers: make(map[string]*peer)}
+	if strings.HasPrefix(cfg.URL, "wss:") {
+		c.cookieName = proto.SecureCookieName
+	}
 	ws, welcome, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -120,7 +133,7 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("client: closed by the server with %d", e.Code)
 }
 
-func (c *Client) connect(ctx context.Context) (*websocket.Conn, *signaling.Outbound, error) {
+func (c *Client) connect(ctx context.Context) (*websocket.Conn, *proto.Outbound, error) {
 	d := websocket.Dialer{HandshakeTimeout: c.cfg.HandshakeTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024, TLSClientConfig: c.cfg.TLS}
 	if c.cfg.LocalAddr.IsValid() {
 		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.cfg.LocalAddr.AsSlice()}}
@@ -134,10 +147,10 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, *signaling.Outbo
 		h.Set("Origin", c.cfg.Origin)
 	}
 	c.mu.Lock()
-	token := c.token
+	token, name := c.token, c.cookieName
 	c.mu.Unlock()
 	if token != "" {
-		h.Set("Cookie", signaling.CookieName+"="+token)
+		h.Set("Cookie", name+"="+token)
 	}
 	ws, resp, err := d.DialContext(ctx, c.cfg.URL, h)
 	if err != nil {
@@ -147,13 +160,13 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, *signaling.Outbo
 		return nil, nil, fmt.Errorf("client: dial: %w", err)
 	}
 	for _, ck := range resp.Cookies() {
-		if ck.Name == signaling.CookieName && ck.Value != "" {
+		if (ck.Name == proto.CookieName || ck.Name == proto.SecureCookieName) && ck.Value != "" {
 			c.mu.Lock()
-			c.token = ck.Value
+			c.token, c.cookieName = ck.Value, ck.Name
 			c.mu.Unlock()
 		}
 	}
-	if err := writeJSON(ws, map[string]any{"type": signaling.TypeHello, "v": signaling.ProtocolVersion}); err != nil {
+	if err := writeJSON(ws, &proto.Inbound{Type: proto.TypeHello, V: c.cfg.Version}); err != nil {
 		ws.Close()
 		return nil, nil, err
 	}
@@ -168,12 +181,12 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, *signaling.Outbo
 			}
 			return nil, nil, fmt.Errorf("client: waiting for welcome: %w", err)
 		}
-		var m signaling.Outbound
+		var m proto.Outbound
 		if err := json.Unmarshal(frame, &m); err != nil {
 			ws.Close()
 			return nil, nil, fmt.Errorf("client: bad frame from server: %w", err)
 		}
-		if m.Type == signaling.TypeWelcome {
+		if m.Type == proto.TypeWelcome {
 			_ = ws.SetReadDeadline(time.Time{})
 			return ws, &m, nil
 		}
@@ -190,7 +203,7 @@ func (c *Client) Token() string {
 }
 
 // Welcome is the last welcome message.
-func (c *Client) Welcome() *signaling.Outbound {
+func (c *Client) Welcome() *proto.Outbound {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.welcome
@@ -209,37 +222,40 @@ type Join struct {
 // Join enters the queue (with consent and the adult confirmation given).
 func (c *Client) Join(j Join) error {
 	if j.Mode == "" {
-		j.Mode = "random"
+		j.Mode = proto.ModeRandom
 	}
 	if j.Media == "" {
-		j.Media = "text"
+		j.Media = proto.MediaText
 	}
-	m := map[string]any{
-		"type": signaling.TypeJoin, "mode": j.Mode, "media": j.Media, "consent": true, "adult": true,
-		"hideIP": j.HideIP,
+	m := &proto.Inbound{
+		Type: proto.TypeJoin, Mode: j.Mode, Media: j.Media, Name: j.Name, Consent: true, Adult: true,
+		HideIP: proto.Bool(j.HideIP), Interests: j.Interests,
 	}
-	if j.Name != "" {
-		m["name"] = j.Name
-	}
-	if j.Mode == "opposite" {
-		m["preference"] = j.Preference
-		m["preferenceConsent"] = true
-	}
-	if len(j.Interests) > 0 {
-		m["interests"] = j.Interests
+	if j.Mode == proto.ModeOpposite {
+		m.Preference, m.PreferenceConsent = j.Preference, true
 	}
 	return c.SendJSON(m)
 }
 
 // Next ends the chat and queues again.
-func (c *Client) Next() error { return c.SendJSON(map[string]string{"type": signaling.TypeNext}) }
+func (c *Client) Next() error { return c.SendJSON(&proto.Inbound{Type: proto.TypeNext}) }
 
 // Leave ends the chat or leaves the queue.
-func (c *Client) Leave() error { return c.SendJSON(map[string]string{"type": signaling.TypeLeave}) }
+func (c *Client) Leave() error { return c.SendJSON(&proto.Inbound{Type: proto.TypeLeave}) }
+
+// LeaveFailed ends the chat because this side could not connect to the
+// partner, who is told so.
+func (c *Client) LeaveFailed() error {
+	return c.SendJSON(&proto.Inbound{Type: proto.TypeLeave, Reason: proto.ReasonFailed})
+}
+
+// Bye says the page is closing: unless this session comes back within the
+// bye window, the partner is told the chat was closed.
+func (c *Client) Bye() error { return c.SendJSON(&proto.Inbound{Type: proto.TypeBye}) }
 
 // Report reports the partner.
 func (c *Client) Report(reason string) error {
-	return c.SendJSON(map[string]string{"type": signaling.TypeReport, "reason": reason})
+	return c.SendJSON(&proto.Inbound{Type: proto.TypeReport, Reason: reason})
 }
 
 // SendJSON sends any message; tests use it to send what a real client would
@@ -299,10 +315,10 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	ws, p := c.ws, c.peer
-	c.peer = nil
+	ws, peers := c.ws, c.peers
+	c.peers = map[string]*peer{}
 	c.mu.Unlock()
-	if p != nil {
+	for _, p := range peers {
 		p.close()
 	}
 	var err error
@@ -400,7 +416,7 @@ func (c *Client) read(ws *websocket.Conn) int {
 			}
 			return websocket.CloseAbnormalClosure
 		}
-		var m signaling.Outbound
+		var m proto.Outbound
 		if err := json.Unmarshal(frame, &m); err != nil {
 			c.log.Warn("bad frame from server", "err", err)
 			continue
@@ -409,23 +425,40 @@ func (c *Client) read(ws *websocket.Conn) int {
 	}
 }
 
-func (c *Client) handle(m *signaling.Outbound) {
+func (c *Client) handle(m *proto.Outbound) {
 	switch m.Type {
-	case signaling.TypeMatched:
-		if c.cfg.WebRTC != nil {
-			c.startPeer(m)
-		}
-	case signaling.TypeSignal:
+	case proto.TypeMatched:
+		c.stopPeers()
 		c.mu.Lock()
-		p := c.peer
+		c.you = m.You
 		c.mu.Unlock()
-		if p != nil && m.Data != nil {
+		if c.cfg.WebRTC != nil {
+			c.startPeer(m.Peer, m.Role == proto.RoleOfferer, m.HideIP != nil && *m.HideIP)
+		}
+	case proto.TypeSignal:
+		if p := c.peerFor(m.From); p != nil && m.Data != nil {
 			p.signal(m.Data)
 		}
-	case signaling.TypePartnerLeft, signaling.TypeBanned:
-		c.stopPeer()
+	case proto.TypePartnerLeft, proto.TypeBanned, proto.TypeLeft:
+		c.stopPeers()
 	}
 	c.events.put(Event{Type: m.Type, Msg: m})
+}
+
+// peerFor finds the connection a signal is for: by the sender's peer id,
+// or the only one (a v1 server stamps no sender).
+func (c *Client) peerFor(from string) *peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.peers[from]; p != nil {
+		return p
+	}
+	if from == "" && len(c.peers) == 1 {
+		for _, p := range c.peers {
+			return p
+		}
+	}
+	return nil
 }
 
 // mailbox is an unbounded event queue, so a slow test never blocks pion's

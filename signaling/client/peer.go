@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -44,11 +44,12 @@ type chatMessage struct {
 	On   *bool  `json:"on,omitempty"`
 }
 
-// peer is the PeerConnection of one chat.
+// peer is the PeerConnection to one other member of a chat.
 type peer struct {
-	c    *Client
-	pc   *webrtc.PeerConnection
-	role string
+	c     *Client
+	pc    *webrtc.PeerConnection
+	id    string // the other member's peer id ("" from a v1 server)
+	offer bool   // this side makes the offer
 
 	mu      sync.Mutex // guards the fields below
 	dc      *webrtc.DataChannel
@@ -57,20 +58,31 @@ type peer struct {
 	closed  bool
 }
 
-func (c *Client) stopPeer() {
+func (c *Client) stopPeers() {
 	c.mu.Lock()
-	p := c.peer
-	c.peer = nil
+	peers := c.peers
+	c.peers = make(map[string]*peer)
+	c.mu.Unlock()
+	for _, p := range peers {
+		p.close()
+	}
+}
+
+// stopPeer closes the connection to one member.
+func (c *Client) stopPeer(id string) {
+	c.mu.Lock()
+	p := c.peers[id]
+	delete(c.peers, id)
 	c.mu.Unlock()
 	if p != nil {
 		p.close()
 	}
 }
 
-// startPeer starts a new PeerConnection for a matched message (a resumed
-// pair negotiates again from scratch).
-func (c *Client) startPeer(m *signaling.Outbound) {
-	c.stopPeer()
+// startPeer starts a PeerConnection to the member id; offer says whether
+// this side offers (a resumed chat negotiates again from scratch).
+func (c *Client) startPeer(id string, offer, hide bool) {
+	c.stopPeer(id)
 	cfg := c.cfg.WebRTC
 	var ice []webrtc.ICEServer
 	c.mu.Lock()
@@ -81,7 +93,6 @@ func (c *Client) startPeer(m *signaling.Outbound) {
 	}
 	c.mu.Unlock()
 	conf := webrtc.Configuration{ICEServers: ice}
-	hide := m.HideIP != nil && *m.HideIP
 	if cfg.ForceRelay || (hide && !cfg.IgnoreHideIP) {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}
@@ -94,17 +105,17 @@ func (c *Client) startPeer(m *signaling.Outbound) {
 	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		c.log.Error("new peer connection", "err", err)
-		c.events.put(Event{Type: EventFailed})
+		c.events.put(Event{Type: EventFailed, Peer: id})
 		return
 	}
-	p := &peer{c: c, pc: pc, role: m.Role}
+	p := &peer{c: c, pc: pc, id: id, offer: offer}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		_ = pc.Close()
 		return
 	}
-	c.peer = p
+	c.peers[id] = p
 	c.mu.Unlock()
 
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
@@ -112,14 +123,16 @@ func (c *Client) startPeer(m *signaling.Outbound) {
 			return
 		}
 		init := cand.ToJSON()
-		_ = c.SendJSON(map[string]any{"type": signaling.TypeSignal, "data": map[string]any{"candidate": init}})
+		_ = p.sendSignal(&proto.SignalData{Candidate: &proto.Candidate{
+			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
+		}})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed {
-			c.events.put(Event{Type: EventFailed})
+			c.events.put(Event{Type: EventFailed, Peer: id})
 		}
 	})
-	if m.Role == "offerer" {
+	if offer {
 		ordered := true
 		dc, err := pc.CreateDataChannel("chat", &webrtc.DataChannelInit{Ordered: &ordered})
 		if err != nil {
@@ -127,15 +140,15 @@ func (c *Client) startPeer(m *signaling.Outbound) {
 			return
 		}
 		p.attach(dc)
-		offer, err := pc.CreateOffer(nil)
+		o, err := pc.CreateOffer(nil)
 		if err == nil {
-			err = pc.SetLocalDescription(offer)
+			err = pc.SetLocalDescription(o)
 		}
 		if err != nil {
 			c.log.Error("create offer", "err", err)
 			return
 		}
-		_ = c.SendJSON(map[string]any{"type": signaling.TypeSignal, "data": map[string]any{"sdp": offer}})
+		_ = p.sendSignal(&proto.SignalData{SDP: &proto.SessionDescription{Type: "offer", SDP: o.SDP}})
 		return
 	}
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
@@ -145,22 +158,32 @@ func (c *Client) startPeer(m *signaling.Outbound) {
 	})
 }
 
+// sendSignal sends a signal to this peer: addressed in v2, to the only
+// partner in v1.
+func (p *peer) sendSignal(d *proto.SignalData) error {
+	m := &proto.Inbound{Type: proto.TypeSignal, Data: d}
+	if p.c.cfg.Version >= 2 {
+		m.Peer = p.id
+	}
+	return p.c.SendJSON(m)
+}
+
 func (p *peer) attach(dc *webrtc.DataChannel) {
 	p.mu.Lock()
 	p.dc = dc
 	p.mu.Unlock()
-	dc.OnOpen(func() { p.c.events.put(Event{Type: EventOpen}) })
+	dc.OnOpen(func() { p.c.events.put(Event{Type: EventOpen, Peer: p.id}) })
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		var m chatMessage
 		if err := json.Unmarshal(msg.Data, &m); err != nil || m.T != "msg" {
 			return
 		}
-		p.c.events.put(Event{Type: EventText, Text: m.Text})
+		p.c.events.put(Event{Type: EventText, Text: m.Text, Peer: p.id})
 	})
 }
 
 // signal applies one signal from the partner.
-func (p *peer) signal(d *signaling.SignalData) {
+func (p *peer) signal(d *proto.SignalData) {
 	switch {
 	case d.SDP != nil:
 		desc := webrtc.SessionDescription{SDP: d.SDP.SDP}
@@ -193,7 +216,7 @@ func (p *peer) signal(d *signaling.SignalData) {
 				p.c.log.Warn("create answer", "err", err)
 				return
 			}
-			_ = p.c.SendJSON(map[string]any{"type": signaling.TypeSignal, "data": map[string]any{"sdp": answer}})
+			_ = p.sendSignal(&proto.SignalData{SDP: &proto.SessionDescription{Type: "answer", SDP: answer.SDP}})
 		}
 	case d.Candidate != nil:
 		init := webrtc.ICECandidateInit{
@@ -229,15 +252,38 @@ func (p *peer) close() {
 // ErrNoChannel is returned by Send outside an open chat.
 var ErrNoChannel = errors.New("client: no open data channel")
 
-// Send sends text to the partner over the data channel: peer to peer,
-// never through the server.
+// Send sends text over the data channel to every member of the chat (the
+// partner, in a one-to-one chat): peer to peer, never through the server.
 func (c *Client) Send(text string) error {
 	c.mu.Lock()
-	p := c.peer
+	peers := make([]*peer, 0, len(c.peers))
+	for _, p := range c.peers {
+		peers = append(peers, p)
+	}
+	c.mu.Unlock()
+	if len(peers) == 0 {
+		return ErrNoChannel
+	}
+	for _, p := range peers {
+		if err := p.send(text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SendTo sends text over the data channel to one member only.
+func (c *Client) SendTo(peerID, text string) error {
+	c.mu.Lock()
+	p := c.peers[peerID]
 	c.mu.Unlock()
 	if p == nil {
 		return ErrNoChannel
 	}
+	return p.send(text)
+}
+
+func (p *peer) send(text string) error {
 	p.mu.Lock()
 	dc := p.dc
 	p.mu.Unlock()
@@ -248,11 +294,19 @@ func (c *Client) Send(text string) error {
 	return dc.SendText(string(b))
 }
 
-// SelectedPair is the ICE candidate pair the chat uses, or nil.
-func (c *Client) SelectedPair() *webrtc.ICECandidatePair {
+// onlyPeer is the connection of a one-to-one chat, or nil.
+func (c *Client) onlyPeer() *peer {
 	c.mu.Lock()
-	p := c.peer
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	for _, p := range c.peers {
+		return p
+	}
+	return nil
+}
+
+// SelectedPair is the ICE candidate pair of the one-to-one chat, or nil.
+func (c *Client) SelectedPair() *webrtc.ICECandidatePair {
+	p := c.onlyPeer()
 	if p == nil {
 		return nil
 	}
@@ -270,11 +324,16 @@ func (c *Client) SelectedPair() *webrtc.ICECandidatePair {
 // RemoteDescription is the partner's description as this peer received it
 // (tests check what the hide-IP policy left in it).
 func (c *Client) RemoteDescription() string {
-	c.mu.Lock()
-	p := c.peer
-	c.mu.Unlock()
+	p := c.onlyPeer()
 	if p == nil || p.pc.RemoteDescription() == nil {
 		return ""
 	}
 	return p.pc.RemoteDescription().SDP
+}
+
+// You is this client's peer id in the current chat.
+func (c *Client) You() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.you
 }

@@ -23,6 +23,14 @@ const (
 	MaxPeerID         = 32 // bytes
 )
 
+// The session cookie: __Host- on HTTPS, so no sibling domain can plant or
+// shadow it; the plain name on HTTP (localhost and LAN trials), where the
+// prefix is not allowed.
+const (
+	CookieName       = "parley_session"
+	SecureCookieName = "__Host-parley_session"
+)
+
 // Client to server message types.
 const (
 	TypeHello  = "hello"

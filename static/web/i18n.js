@@ -119,6 +119,8 @@ const strings = {
     'error.bad_sdp': 'Setting up the connection failed. Try the next stranger.',
     'error.bad_candidate': 'A connection route was refused. The chat may still connect.',
     'error.bad_reason': 'Choose a reason for your report.',
+    'error.no_such_peer': 'That person is no longer in this chat.',
+    'error.signal_budget': 'The connection is being set up too often. Wait a little, then try the next stranger.',
     'error.nothing_to_report': 'There is nobody to report: you were not in a chat in the last few minutes.',
     'error.rate_limited': 'Slow down a little, and try again in a moment.',
     'error.too_large': 'That was too large to send.',
@@ -243,6 +245,8 @@ const strings = {
     'error.bad_sdp': 'Het opzetten van de verbinding is mislukt. Probeer de volgende.',
     'error.bad_candidate': 'Een verbindingsroute is geweigerd. Het gesprek kan nog steeds verbinden.',
     'error.bad_reason': 'Kies een reden voor je melding.',
+    'error.no_such_peer': 'Die persoon is niet meer in dit gesprek.',
+    'error.signal_budget': 'De verbinding wordt te vaak opnieuw opgezet. Wacht even en probeer dan de volgende.',
     'error.nothing_to_report': 'Er is niemand om te melden: je was de afgelopen minuten niet in gesprek.',
     'error.rate_limited': 'Doe het iets rustiger aan en probeer het zo opnieuw.',
     'error.too_large': 'Dat was te groot om te versturen.',
@@ -257,7 +261,8 @@ const strings = {
 export const errorCodes = [
   'bad_message', 'unknown_type', 'bad_version', 'not_hello', 'already_hello', 'consent_required', 'bad_mode', 'bad_media',
   'bad_name', 'bad_interests', 'bad_preference', 'not_paired', 'not_queued', 'bad_signal', 'bad_sdp',
-  'bad_candidate', 'bad_reason', 'nothing_to_report', 'rate_limited', 'too_large', 'banned', 'internal',
+  'bad_candidate', 'no_such_peer', 'signal_budget', 'bad_reason', 'nothing_to_report', 'rate_limited', 'too_large',
+  'banned', 'internal',
 ];
 
 export const languages = Object.keys(strings);

@@ -1,0 +1,142 @@
+package signaling
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/parley-chat/parley/signaling/proto"
+	"github.com/parley-chat/parley/store/prefix"
+)
+
+// Reports, bans and erasure.
+
+// report records a report against the partner (the chat ends and the two
+// never meet again), or against the last partner within ReportGrace, and
+// bans the partner's address when enough different networks reported it.
+func (h *hub) report(sess *session, reason string, now time.Time) error {
+	sess.mu.Lock()
+	inChat, reporter := sess.chat != nil, sess.addr
+	sess.mu.Unlock()
+	if inChat {
+		h.leaveChat(sess, proto.ReasonLeave, true, now)
+	}
+	sess.mu.Lock()
+	last := sess.last
+	if last.id != "" && now.Sub(last.at) <= h.cfg.ReportGrace {
+		sess.last = lastPartner{} // one report per chat
+	} else {
+		last = lastPartner{}
+	}
+	sess.mu.Unlock()
+	if last.id == "" {
+		return proto.ErrNothingToReport
+	}
+	h.q.avoid(sess.id, last.id)
+	if !last.addr.IsValid() {
+		return proto.ErrNothingToReport // a partner restored after a restart, not back yet
+	}
+	h.m.reports.Add(1)
+	ban, banned, err := h.store.Report(now, last.addr, reporter, reason)
+	if err != nil {
+		h.log.Error("storing a report failed", "err", err)
+		return proto.ErrInternal
+	}
+	h.send(sess.id, &proto.Outbound{Type: proto.TypeReported})
+	if banned {
+		h.m.bans.Add(1)
+		h.log.Info("address banned after reports", "until", ban.Until.UTC().Format(time.RFC3339))
+		target := last.addr
+		h.enforceBan(now, ban.Until, func(a netip.Addr) bool { return h.bannedNow(now, a, target) })
+	}
+	return nil
+}
+
+// bannedNow reports whether a is banned now. It asks the store only for
+// addresses in the same wide network as the address just banned: a ban
+// may cover its /56 or /48, never more.
+func (h *hub) bannedNow(now time.Time, a, banned netip.Addr) bool {
+	if !a.IsValid() || !prefix.Bits(banned, 32, 48).Contains(a.Unmap()) {
+		return false
+	}
+	_, is, err := h.store.Banned(now, a)
+	return err == nil && is
+}
+
+// enforceBan ends every session in memory whose last address is banned,
+// connected or away in its resume window: the person sees until when, the
+// partner learns the chat ended because of a ban, the relay ends their
+// allocations, and the session's record goes.
+func (h *hub) enforceBan(now, until time.Time, covered func(netip.Addr) bool) {
+	frame := bannedFrame(until)
+	for _, s := range h.snapshot() {
+		s.mu.Lock()
+		hit := !s.banned && covered(s.addr)
+		if hit {
+			s.banned = true
+			s.stopGraceLocked()
+			if s.queued {
+				h.q.leave(s.id)
+				s.queued = false
+			}
+		}
+		s.mu.Unlock()
+		if !hit {
+			continue
+		}
+		h.leaveChat(s, proto.ReasonBanned, true, now)
+		h.deliver(s.id, frame)
+		h.out.Disconnect(s.id, proto.CloseBanned, "banned")
+		h.endSession(s)
+	}
+}
+
+func bannedFrame(until time.Time) []byte {
+	return proto.Encode(&proto.Outbound{Type: proto.TypeBanned, Until: until.UTC().Format(time.RFC3339)})
+}
+
+// endSession removes a banned or erased session everywhere: memory, the
+// matcher, the store and the relay. The channel closes once the record is
+// deleted.
+func (h *hub) endSession(s *session) <-chan struct{} {
+	s.mu.Lock()
+	key := s.key
+	s.gone = true
+	s.stopGraceLocked()
+	s.mu.Unlock()
+	for _, id := range h.q.related(s.id) {
+		if o := h.lookup(id); o != nil {
+			defer h.markDirty(o, time.Now()) // their records drop the erased ID too
+		}
+	}
+	h.q.forget(s.id)
+	h.unregister(s, key)
+	done := h.persist.remove(key)
+	if h.cfg.OnSessionEnd != nil {
+		h.cfg.OnSessionEnd(s.cred)
+	}
+	return done
+}
+
+// erase ends the session of a token now (DELETE /api/me): the chat ends,
+// the socket closes, the record is deleted, and references to the session
+// in the records of people in memory go with it.
+func (h *hub) erase(token string, now time.Time) {
+	key := h.store.SessionKey(token)
+	h.mu.RLock()
+	s := h.byKey[key.Hex()]
+	h.mu.RUnlock()
+	if s == nil {
+		<-h.persist.remove(key)
+		return
+	}
+	s.mu.Lock()
+	s.erased = true
+	if s.queued {
+		h.q.leave(s.id)
+		s.queued = false
+	}
+	s.mu.Unlock()
+	h.leaveChat(s, proto.ReasonLeave, false, now)
+	h.out.Disconnect(s.id, proto.CloseNormal, "session erased")
+	<-h.endSession(s)
+}

@@ -1,0 +1,133 @@
+// Package node assembles one parley node from its parts: the sealed store, the TURN relay with its hooks into the store and signaling, and signaling itself; the one wiring that the binary, the load generator and the tests share.
+package node
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/proto"
+	"github.com/parley-chat/parley/store"
+	"github.com/parley-chat/parley/turn"
+)
+
+// Config is the configuration of each part. New fills in what ties them
+// together: the store of signaling, the relay's secret, its SessionLive
+// and Banned hooks, and the ICE servers and session ends of signaling.
+type Config struct {
+	Store store.Config
+	// Relay configures the embedded TURN relay; nil runs without one.
+	Relay *turn.Config
+	// Signaling's Store, ICEServers and OnSessionEnd are set by New.
+	Signaling signaling.Config
+	// SweepEvery is how often expired records are swept. Default 1m.
+	SweepEvery time.Duration
+}
+
+// Node is one running parley node.
+type Node struct {
+	Store     *store.Store
+	Relay     *turn.Server // nil without a relay
+	Signaling *signaling.Server
+
+	sweepEvery  time.Duration
+	stopSweeper context.CancelFunc
+	swept       chan struct{}
+}
+
+// New opens the store, starts the relay (binding its listeners) and builds
+// signaling. On error everything it opened is closed again.
+func New(cfg Config) (_ *Node, err error) {
+	n := &Node{sweepEvery: cfg.SweepEvery}
+	if n.sweepEvery == 0 {
+		n.sweepEvery = time.Minute
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.Store, err = store.Open(cfg.Store); err != nil {
+		return nil, err
+	}
+	sc := cfg.Signaling
+	sc.Store = n.Store
+	if cfg.Relay != nil {
+		rc := *cfg.Relay
+		rc.Secret = n.Store.Subkey("turn-rest")
+		rc.SessionLive = n.sessionLive
+		rc.Banned = n.banned
+		if n.Relay, err = turn.New(rc); err != nil {
+			return nil, err
+		}
+		sc.ICEServers = n.iceServers
+		sc.OnSessionEnd = func(cred string) { n.Relay.EndSession(cred) }
+	}
+	if n.Signaling, err = signaling.New(sc); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// sessionLive and banned are the relay's questions; methods, so the relay
+// can be built before signaling. Neither reads the disk.
+func (n *Node) sessionLive(cred string) bool {
+	return n.Signaling != nil && n.Signaling.SessionLive(cred)
+}
+
+func (n *Node) banned(a netip.Addr) bool {
+	_, banned, err := n.Store.Banned(time.Now(), a)
+	return err != nil || banned // when in doubt, refuse
+}
+
+func (n *Node) iceServers(cred string, now time.Time) []proto.ICEServer {
+	var out []proto.ICEServer
+	for _, s := range n.Relay.ICEServers(cred, now) {
+		out = append(out, proto.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// Start starts signaling's loops and the store's sweeper.
+func (n *Node) Start() error {
+	if err := n.Signaling.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopSweeper, n.swept = cancel, make(chan struct{})
+	go func() {
+		defer close(n.swept)
+		n.Store.RunSweeper(ctx, n.sweepEvery, time.Now)
+	}()
+	return nil
+}
+
+// Shutdown closes every socket with 1012 so people resume after a restart,
+// then stops the relay and the store, in the reverse order of New.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var err error
+	if n.Signaling != nil {
+		err = n.Signaling.Shutdown(ctx)
+	}
+	n.Close()
+	return err
+}
+
+// Close releases what New acquired, in reverse order; Shutdown calls it.
+func (n *Node) Close() error {
+	if n.stopSweeper != nil {
+		n.stopSweeper()
+		<-n.swept
+		n.stopSweeper = nil
+	}
+	var errs []error
+	if n.Relay != nil {
+		errs = append(errs, n.Relay.Close())
+	}
+	if n.Store != nil {
+		errs = append(errs, n.Store.Close())
+	}
+	return errors.Join(errs...)
+}
