@@ -125,7 +125,7 @@ func guideBlocks(t *testing.T, doc string) [][]string {
 // operator would on a fresh VM, running every command the way guideCommands
 // says: the build and install, the key and settings, the unit (verified),
 // the node started as the unit says, its checks, the backup job, the alert
-// rules, an upgrade, every parley invocation of the reference sections, the
+// rules and the guide's prometheus.yml, an upgrade, every parley invocation of the reference sections, the
 // admin API. The node runs from the binary the guide built.
 func TestGuideCommands(t *testing.T) {
 	for _, tool := range [][2]string{{"bash", "bash"}, {"curl", "curl"}, {"git", "git"}, {"go", "golang"}, {"systemd-analyze", "systemd"}, {"promtool", "prometheus"}} {
@@ -183,6 +183,32 @@ func TestGuideCommands(t *testing.T) {
 			}
 		}
 		flush()
+	}
+	s.checkPrometheusConfig(string(doc))
+}
+
+// checkPrometheusConfig checks the guide's prometheus.yml with promtool
+// check config, next to the rules the guide installed: the rule file is
+// found and valid, the scrape job is well formed.
+func (s *guideSandbox) checkPrometheusConfig(doc string) {
+	t := s.t
+	t.Helper()
+	var config string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(doc, -1) {
+		if strings.Contains(m[1], "job_name: parley") {
+			config = m[1]
+		}
+	}
+	if config == "" {
+		t.Fatal("SELF-HOSTING.md has no prometheus.yml with the parley job")
+	}
+	path := filepath.Join(s.dir, "etc/prometheus/prometheus.yml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("promtool", "check", "config", path).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("SUCCESS: 1 rule files found")) {
+		t.Fatalf("promtool check config on the guide's prometheus.yml: %v\n%s", err, out)
 	}
 }
 
