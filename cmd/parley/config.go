@@ -108,7 +108,7 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.ACMEDomain, "acme-domain", "", "obtain certificates for this domain automatically (TLS-ALPN-01 on --listen, HTTP-01 on --acme-listen)")
 	fs.StringVar(&c.ACMEListen, "acme-listen", ":80", "HTTP address for ACME challenges and the redirect to HTTPS (\"off\": TLS-ALPN challenges on --listen :443 only)")
-	fs.StringVar(&c.ACMEDirectory, "acme-directory", autocert.DefaultACMEDirectory, "ACME directory URL of the certificate authority (default: Let's Encrypt)")
+	fs.StringVar(&c.ACMEDirectory, "acme-directory", autocert.DefaultACMEDirectory, "the certificate authority's ACME directory URL")
 	fs.StringVar(&c.ACMECA, "acme-ca", "", "PEM file of a CA certificate to trust, besides the system's, for the ACME directory's HTTPS (a private or test CA)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
