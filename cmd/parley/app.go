@@ -150,6 +150,11 @@ func (a *app) start() error {
 	a.admin.start(a.errc)
 	attrs := []any{"version", version, "listen", a.httpLn.Addr().String(), "tls", a.tls.modeName(),
 		"admin", a.admin.addr(), "admin_api", a.admin != nil && a.admin.enabled, "relay", a.relay != nil}
+	if a.relay != nil {
+		// The operator's own address, which browsers are told to relay
+		// through: worth seeing when the detection picked the wrong one.
+		attrs = append(attrs, "turn_public_ip", a.relay.PublicIP().String())
+	}
 	if addr := a.tls.acmeAddr(); addr != nil {
 		attrs = append(attrs, "acme_listen", addr.String())
 	}

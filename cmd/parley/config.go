@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/acme/autocert"
 )
 
 // Config is everything parley can be told, from flags with PARLEY_*
@@ -50,10 +53,12 @@ type Config struct {
 	AdminListen string
 	AdminToken  string // PARLEY_ADMIN_TOKEN only
 
-	TLSCert    string
-	TLSKey     string
-	ACMEDomain string
-	ACMEListen string
+	TLSCert       string
+	TLSKey        string
+	ACMEDomain    string
+	ACMEListen    string
+	ACMEDirectory string // the CA's ACME directory URL; Let's Encrypt unless told otherwise
+	ACMECA        string // PEM file trusted for the directory's HTTPS, besides the system roots
 
 	LogFormat string
 	LogLevel  string
@@ -66,37 +71,34 @@ func envName(flagName string) string {
 	return "PARLEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseConfig reads flags from args with environment fallbacks. It returns
-// flag.ErrHelp for -h.
-func parseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
-	var c Config
-	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
-	fs.SetOutput(out)
+// rawFlags are the flags parsed into Config after the parse, from text.
+type rawFlags struct {
+	origins, proxies, allowPeers, relayPorts, publicIP, oldKeys string
+}
 
-	var (
-		origins, proxies, allowPeers, relayPorts, publicIP, oldKeys string
-	)
+// defineFlags defines every flag of parley on fs, writing into c and raw.
+func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "HTTP and WebSocket address")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the database and, unless --key-file says otherwise, the key file")
 	fs.StringVar(&c.KeyFile, "key-file", "", "master key file (default <data-dir>/parley.key); PARLEY_KEY holds the key itself instead")
-	fs.StringVar(&oldKeys, "old-key-files", "", "comma-separated files of retired keys still accepted for reading (key rotation)")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated extra origins allowed to open /ws (the server's own origin always is)")
-	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&raw.oldKeys, "old-key-files", "", "comma-separated files of retired keys still accepted for reading (key rotation)")
+	fs.StringVar(&raw.origins, "allowed-origins", "", "comma-separated extra origins allowed to open /ws (the server's own origin always is)")
+	fs.StringVar(&raw.proxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.Topics, "topics", "", "JSON file with the preference list and the statements (default: the embedded demo list)")
-	fs.DurationVar(&c.SessionTTL, "session-ttl", time.Hour, "how long a session is kept after its last activity")
-	fs.DurationVar(&c.ResumeWindow, "resume-window", 30*time.Second, "how long a chat waits for a person who dropped or reloaded")
+	durationFlag(fs, &c.SessionTTL, "session-ttl", time.Hour, "how long a session is kept after its last activity")
+	durationFlag(fs, &c.ResumeWindow, "resume-window", 30*time.Second, "how long a chat waits for a person who dropped or reloaded")
 	fs.IntVar(&c.BanAfter, "ban-after", 3, "reports from distinct people that ban an address")
-	fs.DurationVar(&c.BanFor, "ban-for", 2160*time.Hour, "how long a ban lasts")
-	fs.DurationVar(&c.ReportWindow, "report-window", 2160*time.Hour, "how long a report is kept and counts")
-	fs.DurationVar(&c.InterestWait, "interest-wait", 5*time.Second, "how long interests mode waits for a shared interest before matching at random")
+	durationFlag(fs, &c.BanFor, "ban-for", 90*day, "how long a ban lasts")
+	durationFlag(fs, &c.ReportWindow, "report-window", 90*day, "how long a report is kept and counts")
+	durationFlag(fs, &c.InterestWait, "interest-wait", 5*time.Second, "how long interests mode waits for a shared interest before matching at random")
 	fs.BoolVar(&c.HideIPDefault, "hide-ip-default", false, "turn the hide-my-IP toggle on by default (all media through the relay)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 16, "open WebSocket connections allowed per IPv4 address or IPv6 /64")
 	fs.StringVar(&c.TURNListen, "turn-listen", ":3478", "TURN address over UDP and TCP (\"off\" disables the relay)")
 	fs.StringVar(&c.TURNTLSListen, "turn-tls-listen", ":5349", "TURN over TLS address, used when a certificate is configured")
-	fs.StringVar(&publicIP, "turn-public-ip", "", "relay address announced to clients (default: detected; 127.0.0.1 on a loopback-only host)")
+	fs.StringVar(&raw.publicIP, "turn-public-ip", "", "relay address announced to clients (default: detected; 127.0.0.1 on a loopback-only host)")
 	fs.StringVar(&c.TURNHost, "turn-host", "", "host name put in the TURN URLs handed to browsers (default: the public IP)")
-	fs.StringVar(&relayPorts, "turn-relay-ports", "49152-65535", "UDP port range of relay allocations")
-	fs.StringVar(&allowPeers, "turn-allow-peers", "", "comma-separated CIDRs the relay may reach despite the peer policy (LAN setups, tests)")
+	fs.StringVar(&raw.relayPorts, "turn-relay-ports", "49152-65535", "UDP port range of relay allocations")
+	fs.StringVar(&raw.allowPeers, "turn-allow-peers", "", "comma-separated CIDRs the relay may reach despite the peer policy (LAN setups, tests)")
 	fs.StringVar(&c.TURNRealm, "turn-realm", "parley", "TURN realm")
 	fs.IntVar(&c.TURNMaxSession, "turn-max-per-session", 4, "relay allocations per session")
 	fs.IntVar(&c.TURNMaxPerAddr, "turn-max-per-addr", 16, "relay allocations per IPv4 address or IPv6 /64")
@@ -104,15 +106,30 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "metrics, health and admin API address (PARLEY_ADMIN_TOKEN enables the admin API); \"off\" disables")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS and TURN over TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
-	fs.StringVar(&c.ACMEDomain, "acme-domain", "", "obtain certificates for this domain automatically (HTTP-01 on --acme-listen)")
+	fs.StringVar(&c.ACMEDomain, "acme-domain", "", "obtain certificates for this domain automatically (TLS-ALPN-01 on --listen, HTTP-01 on --acme-listen)")
 	fs.StringVar(&c.ACMEListen, "acme-listen", ":80", "HTTP address for ACME challenges and the redirect to HTTPS (\"off\": TLS-ALPN challenges on --listen :443 only)")
+	fs.StringVar(&c.ACMEDirectory, "acme-directory", autocert.DefaultACMEDirectory, "the certificate authority's ACME directory URL")
+	fs.StringVar(&c.ACMECA, "acme-ca", "", "PEM file of a CA certificate to trust, besides the system's, for the ACME directory's HTTPS (a private or test CA)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
+	durationFlag(fs, &c.ShutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
+}
+
+// parseConfig reads flags from args with environment fallbacks. It returns
+// flag.ErrHelp for -h.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	var (
+		c   Config
+		raw rawFlags
+	)
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.SetOutput(out)
+	defineFlags(fs, &c, &raw)
 
 	fs.Usage = func() {
 		fmt.Fprintf(out, "parley %s: anonymous one-to-one chats between strangers, by text or video.\n\n", version)
-		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
+		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n\nEvery flag can also be set by its environment variable; a flag wins.\n")
+		fmt.Fprintf(out, "Durations are written with d, h, m or s: 90d, 2160h, 1h30m and 30s all work.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			def := f.DefValue
 			if def == "" {
@@ -144,20 +161,20 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	c.AdminToken = getenv("PARLEY_ADMIN_TOKEN")
 
 	var err error
-	c.AllowedOrigins = splitList(origins)
-	c.OldKeyFiles = splitList(oldKeys)
-	if c.TrustedProxies, err = parsePrefixes(proxies); err != nil {
+	c.AllowedOrigins = splitList(raw.origins)
+	c.OldKeyFiles = splitList(raw.oldKeys)
+	if c.TrustedProxies, err = parsePrefixes(raw.proxies); err != nil {
 		return c, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	if c.TURNAllowPeers, err = parsePrefixes(allowPeers); err != nil {
+	if c.TURNAllowPeers, err = parsePrefixes(raw.allowPeers); err != nil {
 		return c, fmt.Errorf("--turn-allow-peers: %w", err)
 	}
-	if publicIP != "" {
-		if c.TURNPublicIP, err = netip.ParseAddr(publicIP); err != nil {
+	if raw.publicIP != "" {
+		if c.TURNPublicIP, err = netip.ParseAddr(raw.publicIP); err != nil {
 			return c, fmt.Errorf("--turn-public-ip: %w", err)
 		}
 	}
-	if c.TURNRelayPorts, err = parsePortRange(relayPorts); err != nil {
+	if c.TURNRelayPorts, err = parsePortRange(raw.relayPorts); err != nil {
 		return c, fmt.Errorf("--turn-relay-ports: %w", err)
 	}
 	return c, c.validate()
@@ -173,6 +190,15 @@ func (c *Config) validate() error {
 	}
 	if c.ACMEDomain != "" && c.TLSCert != "" {
 		errs = append(errs, errors.New("--acme-domain and --tls-cert exclude each other"))
+	}
+	if c.ACMEDirectory == "" {
+		c.ACMEDirectory = autocert.DefaultACMEDirectory
+	}
+	if c.ACMEDomain == "" && (c.ACMECA != "" || c.ACMEDirectory != autocert.DefaultACMEDirectory) {
+		errs = append(errs, errors.New("--acme-directory and --acme-ca are used only with --acme-domain"))
+	}
+	if u, err := url.Parse(c.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, errors.New("--acme-directory must be an https:// URL"))
 	}
 	if c.SessionTTL < time.Minute {
 		errs = append(errs, errors.New("--session-ttl must be at least 1m"))

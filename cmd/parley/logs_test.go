@@ -239,13 +239,14 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	want := map[string]string{
 		"listen": ":8080", "data-dir": "./data", "key-file": "none", "old-key-files": "none",
 		"allowed-origins": "none", "trusted-proxies": "none", "topics": "none",
-		"session-ttl": "1h0m0s", "resume-window": "30s", "ban-after": "3", "ban-for": "2160h0m0s",
-		"report-window": "2160h0m0s", "interest-wait": "5s", "hide-ip-default": "false",
+		"session-ttl": "1h", "resume-window": "30s", "ban-after": "3", "ban-for": "90d",
+		"report-window": "90d", "interest-wait": "5s", "hide-ip-default": "false",
 		"max-conns-per-addr": "16", "turn-listen": ":3478", "turn-tls-listen": ":5349",
 		"turn-public-ip": "none", "turn-host": "none", "turn-relay-ports": "49152-65535",
 		"turn-allow-peers": "none", "turn-realm": "parley", "turn-max-per-session": "4",
 		"turn-max-per-addr": "16", "turn-max-total": "4096", "admin-listen": "127.0.0.1:9090",
 		"tls-cert": "none", "tls-key": "none", "acme-domain": "none", "acme-listen": ":80",
+		"acme-directory": "https://acme-v02.api.letsencrypt.org/directory", "acme-ca": "none",
 		"log-format": "text", "log-level": "info", "shutdown-timeout": "5s",
 	}
 	for name, def := range want {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,24 +69,38 @@ var metricDefs = []metricDef{
 	{"parley_store_swept_records_total", "counter", nil, "Expired records (sessions, reports, bans) the sweeper removed."},
 	{"parley_store_corrupt_records_total", "counter", nil, "Stored records that failed to open (corrupt or tampered); should stay 0."},
 	{"parley_turn_allocations", "gauge", nil, "TURN relay allocations now."},
+	{"parley_turn_allocations_max", "gauge", nil, "The relay's cap on allocations in all (--turn-max-total)."},
 	{"parley_turn_allocations_total", "counter", nil, "TURN relay allocations created since start."},
 	{"parley_turn_relayed_bytes_total", "counter", nil, "Payload bytes through relay sockets, both directions."},
 	{"parley_turn_relayed_packets_total", "counter", nil, "Datagrams through relay sockets, both directions."},
 	{"parley_turn_dropped_packets_total", "counter", nil, "Datagrams a client asked to relay to a peer the address policy forbids."},
 	{"parley_turn_refused_total", "counter", []string{"reason"}, "TURN requests refused: auth (bad, expired or ended credential), banned, quota, policy (forbidden peer)."},
+	{"parley_tls_certificate_expiry_timestamp_seconds", "gauge", nil, "When the TLS certificate served now expires (Unix time). Only with TLS; under ACME from the first certificate on."},
+	{"parley_tls_certificate_lifetime_seconds", "gauge", nil, "How long that certificate is valid in all (not after minus not before), to compare the time left with."},
 }
+
+// tlsOnly says whether a family exists only when parley terminates TLS:
+// before a certificate there is no expiry to report, and a made-up one
+// would set off the expiry alert.
+func (d metricDef) tlsOnly() bool { return strings.HasPrefix(d.name, "parley_tls_") }
 
 // collector reads the components' Stats snapshots at scrape time. It holds
 // no state of its own, so a scrape costs nothing between scrapes.
 type collector struct {
-	sig   *signaling.Server
-	store *store.Store
-	relay *turn.Server // nil when the relay is off
-	descs map[string]*prometheus.Desc
+	sig     *signaling.Server
+	store   *store.Store
+	relay   *turn.Server // nil when the relay is off
+	turnMax int          // the relay's MaxTotal
+	tls     *tlsSetup    // nil without TLS
+	descs   map[string]*prometheus.Desc
 }
 
-func newCollector(sig *signaling.Server, st *store.Store, relay *turn.Server) *collector {
-	c := &collector{sig: sig, store: st, relay: relay, descs: map[string]*prometheus.Desc{}}
+func newCollector(a *app) *collector {
+	c := &collector{sig: a.sig, store: a.store, relay: a.relay, tls: a.tls, descs: map[string]*prometheus.Desc{}}
+	c.turnMax = a.cfg.TURNMaxTotal
+	if c.turnMax == 0 {
+		c.turnMax = turn.DefaultMaxTotal
+	}
 	for _, d := range metricDefs {
 		c.descs[d.name] = prometheus.NewDesc(d.name, d.help, d.labels, nil)
 	}
@@ -163,11 +178,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("parley_store_swept_records_total", float64(ss.Removed))
 	counter("parley_store_corrupt_records_total", float64(ss.Corrupt))
 
+	if notBefore, notAfter, ok := c.tls.certificate(); ok {
+		gauge("parley_tls_certificate_expiry_timestamp_seconds", float64(notAfter.Unix()))
+		gauge("parley_tls_certificate_lifetime_seconds", notAfter.Sub(notBefore).Seconds())
+	}
+
 	if c.relay == nil {
 		return
 	}
 	ts := c.relay.Stats()
 	gauge("parley_turn_allocations", float64(ts.Allocations))
+	gauge("parley_turn_allocations_max", float64(c.turnMax))
 	counter("parley_turn_allocations_total", float64(ts.AllocationsTotal))
 	counter("parley_turn_relayed_bytes_total", float64(ts.BytesRelayed))
 	counter("parley_turn_relayed_packets_total", float64(ts.PacketsRelayed))

@@ -109,6 +109,9 @@ func TestMetricsHoldOnlyAggregates(t *testing.T) {
 	// Every family the table claims is there, with its type and labels.
 	for _, d := range metricDefs {
 		fam, ok := fams[d.name]
+		if !ok && d.tlsOnly() {
+			continue // TestCertificateMetrics
+		}
 		if !ok {
 			t.Errorf("family %s missing", d.name)
 			continue

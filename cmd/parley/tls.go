@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,10 +13,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -28,9 +32,10 @@ const hstsValue = "max-age=31536000"
 const certCheckEvery = time.Minute
 
 // tlsSetup is HTTPS and TURN over TLS: either certificate files or
-// certificates obtained automatically with ACME (HTTP-01 on a listener of
-// its own, which also redirects everything else to HTTPS). A nil *tlsSetup
-// means plain HTTP; its methods accept that.
+// certificates obtained automatically with ACME (TLS-ALPN-01 on the HTTPS
+// listener, HTTP-01 on a listener of its own, which also redirects
+// everything else to HTTPS). A nil *tlsSetup means plain HTTP; its methods
+// accept that.
 type tlsSetup struct {
 	log    *slog.Logger
 	mode   string // "files" or "acme"
@@ -38,6 +43,7 @@ type tlsSetup struct {
 	files  *certFiles
 	mgr    *autocert.Manager
 	cfg    *tls.Config // for HTTPS
+	served certWatch   // ACME only: the certificate handed out last, for metrics and the log
 
 	acmeLn  net.Listener // ACME only: HTTP-01 and the redirect
 	acmeSrv *http.Server
@@ -63,27 +69,41 @@ func newTLSSetup(cfg Config, log *slog.Logger) (*tlsSetup, error) {
 }
 
 func newACME(cfg Config, log *slog.Logger) (*tlsSetup, error) {
-	dir := filepath.Join(cfg.DataDir, "acme")
+	client, err := acmeClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dir := acmeCacheDir(cfg)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the ACME cache: %w", err)
 	}
 	t := &tlsSetup{log: log, mode: "acme", domain: cfg.ACMEDomain}
+	allowed := autocert.HostWhitelist(cfg.ACMEDomain)
 	t.mgr = &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		Cache:      autocert.DirCache(dir),
-		HostPolicy: autocert.HostWhitelist(cfg.ACMEDomain),
+		Prompt: autocert.AcceptTOS,
+		Cache:  autocert.DirCache(dir),
+		Client: client,
+		// autocert asks the policy with the HTTP-01 request's Host as it
+		// came, port and all: a CA that validates on a port other than
+		// 80 (a test CA, a port forward) sends one.
+		HostPolicy: func(ctx context.Context, host string) error {
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			return allowed(ctx, host)
+		},
 	}
 	t.cfg = t.mgr.TLSConfig()
 	t.cfg.MinVersion = tls.VersionTLS12
 	getCert := t.cfg.GetCertificate
-	t.cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	t.cfg.GetCertificate = t.watch(func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		// TURN clients reaching the relay by address send no server name;
 		// there is only one name to answer for.
 		if hello.ServerName == "" {
 			hello.ServerName = t.domain
 		}
 		return getCert(hello)
-	}
+	})
 	if cfg.ACMEListen == "off" {
 		// TLS-ALPN-01 on the HTTPS listener (when it is port 443) only.
 		return t, nil
@@ -94,6 +114,107 @@ func newACME(cfg Config, log *slog.Logger) (*tlsSetup, error) {
 	}
 	t.acmeLn = ln
 	return t, nil
+}
+
+// acmeClient talks to --acme-directory, trusting --acme-ca besides the
+// system's roots when it is set (a private CA, or Pebble in the tests).
+func acmeClient(cfg Config) (*acme.Client, error) {
+	c := &acme.Client{DirectoryURL: cfg.ACMEDirectory, UserAgent: "parley/" + version}
+	if cfg.ACMECA == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(cfg.ACMECA)
+	if err != nil {
+		return nil, fmt.Errorf("reading --acme-ca: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--acme-ca %s: no PEM certificate in it", cfg.ACMECA)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c.HTTPClient = &http.Client{Transport: tr}
+	return c, nil
+}
+
+// acmeCacheDir is <data-dir>/acme for Let's Encrypt and a directory of its
+// own for any other CA: certificates cached from a test or staging CA must
+// never be served once the node points at the real one.
+func acmeCacheDir(cfg Config) string {
+	if cfg.ACMEDirectory == autocert.DefaultACMEDirectory {
+		return filepath.Join(cfg.DataDir, "acme")
+	}
+	sum := sha256.Sum256([]byte(cfg.ACMEDirectory))
+	return filepath.Join(cfg.DataDir, "acme-"+hex.EncodeToString(sum[:6]))
+}
+
+// watch wraps autocert's GetCertificate to note the certificate it hands
+// out, so that its expiry is a metric and a new one (a renewal) is logged
+// once: autocert renews on a timer of its own and says nothing. ACME's
+// TLS-ALPN-01 challenge certificates are not the node's and are left out.
+func (t *tlsSetup) watch(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := get(hello)
+		if err != nil || cert == nil || slices.Contains(hello.SupportedProtos, acme.ALPNProto) {
+			return cert, err
+		}
+		leaf := cert.Leaf
+		if leaf == nil && len(cert.Certificate) > 0 {
+			if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+				return cert, nil // the handshake goes on; only the metric misses it
+			}
+		}
+		if leaf != nil && t.served.observe(leaf) {
+			t.log.Info("tls certificate in use", "mode", t.mode,
+				"not_before", leaf.NotBefore.UTC().Format(time.RFC3339),
+				"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		return cert, nil
+	}
+}
+
+// certificate returns the validity of the certificate handed out last;
+// ok is false before the first TLS handshake (under ACME, before the first
+// certificate was obtained) and without TLS.
+func (t *tlsSetup) certificate() (notBefore, notAfter time.Time, ok bool) {
+	if t == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	if t.files != nil {
+		// Files are known from the start, without waiting for a visitor.
+		leaf := t.files.current(time.Now()).Leaf
+		return leaf.NotBefore, leaf.NotAfter, true
+	}
+	return t.served.get()
+}
+
+// certWatch is the validity of one certificate, updated as new ones are
+// served.
+type certWatch struct {
+	mu                  sync.Mutex // guards the fields below
+	serial              string
+	notBefore, notAfter time.Time
+}
+
+// observe records leaf and reports whether it differs from the last one.
+func (w *certWatch) observe(leaf *x509.Certificate) bool {
+	serial := leaf.SerialNumber.String() + "/" + leaf.Issuer.String()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if serial == w.serial {
+		return false
+	}
+	w.serial, w.notBefore, w.notAfter = serial, leaf.NotBefore, leaf.NotAfter
+	return true
+}
+
+func (w *certWatch) get() (notBefore, notAfter time.Time, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.notBefore, w.notAfter, w.serial != ""
 }
 
 // httpsConfig is the public listener's TLS config, a copy: net/http adds

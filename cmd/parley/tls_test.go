@@ -104,13 +104,45 @@ func TestTLSWholeServer(t *testing.T) {
 	}
 
 	// The WebSocket: a Secure cookie and a welcome with a turns: URL on
-	// the certificate's name.
-	d := websocket.Dialer{TLSClientConfig: tlsConf.Clone(), HandshakeTimeout: 10 * time.Second}
+	// the certificate's name; then an allocation over TLS.
+	welcome := welcomeOverTLS(t, ta, tlsConf)
+	turnsURL := "turns:localhost:" + portOf(t, ta.relay.TLSAddr()) + "?transport=tcp"
+	if !strings.Contains(strings.Join(welcome.ICEServers[0].URLs, " "), turnsURL) {
+		t.Fatalf("welcome ICE URLs %v lack %s", welcome.ICEServers[0].URLs, turnsURL)
+	}
+	allocateOverTLS(t, ta, tlsConf, welcome)
+	if st := ta.relay.Stats(); st.Allocations != 1 || st.AllocationsTotal != 1 {
+		t.Errorf("relay stats after one allocation over TLS: %+v", st)
+	}
+
+	// A broken handshake from another address is logged without it.
+	nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	raw, err := nd.Dial("tcp", ta.httpLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = raw.Write([]byte("\x16\x03\x01\x00\x05hello, not a handshake"))
+	_, _ = io.Copy(io.Discard, raw)
+	raw.Close()
+	waitLog(t, ta.Logs, "TLS handshake error")
+	if strings.Contains(ta.Logs.String(), "127.0.0.2") {
+		t.Fatalf("a log line holds the client's address:\n%s", grepLines(ta.Logs.String(), "127.0.0.2"))
+	}
+}
+
+// welcomeOverTLS opens the WebSocket over TLS, checks that the session
+// cookie is Secure and returns the welcome. signaling/client has no TLS
+// option, so the WebSocket is dialled with gorilla's Dialer here. The
+// connection stays open until the test ends: the relay hands out
+// allocations to live sessions only.
+func welcomeOverTLS(t *testing.T, ta *testApp, tlsConf *tls.Config) signaling.Outbound {
+	t.Helper()
+	d := websocket.Dialer{TLSClientConfig: tlsConf.Clone(), HandshakeTimeout: 60 * time.Second}
 	ws, resp, err := d.Dial(ta.WSURL, nil)
 	if err != nil {
 		t.Fatalf("wss dial: %v", err)
 	}
-	defer ws.Close()
+	t.Cleanup(func() { ws.Close() })
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
 		if c.Name == signaling.SecureCookieName {
@@ -128,18 +160,21 @@ func TestTLSWholeServer(t *testing.T) {
 	if err := ws.ReadJSON(&welcome); err != nil || welcome.Type != proto.TypeWelcome || len(welcome.ICEServers) == 0 {
 		t.Fatalf("welcome: %+v %v", welcome, err)
 	}
-	ice := welcome.ICEServers[0]
-	turnsURL := "turns:localhost:" + portOf(t, ta.relay.TLSAddr()) + "?transport=tcp"
-	if !strings.Contains(strings.Join(ice.URLs, " "), turnsURL) {
-		t.Fatalf("welcome ICE URLs %v lack %s", ice.URLs, turnsURL)
-	}
+	return welcome
+}
 
-	// TURN over TLS with the welcome's credential, checking the relay's
-	// certificate as a browser would.
+// allocateOverTLS makes a TURN allocation over the relay's TLS listener
+// with the welcome's credential, checking the relay's certificate as a
+// browser would, and returns that certificate. The allocation lasts until
+// the test ends.
+func allocateOverTLS(t *testing.T, ta *testApp, tlsConf *tls.Config, welcome signaling.Outbound) *x509.Certificate {
+	t.Helper()
+	ice := welcome.ICEServers[0]
 	conn, err := tls.Dial("tcp", ta.relay.TLSAddr().String(), tlsConf)
 	if err != nil {
 		t.Fatalf("TURN over TLS: %v", err)
 	}
+	leaf := conn.ConnectionState().PeerCertificates[0]
 	tc, err := pionturn.NewClient(&pionturn.ClientConfig{
 		STUNServerAddr: ta.relay.TLSAddr().String(),
 		TURNServerAddr: ta.relay.TLSAddr().String(),
@@ -151,7 +186,7 @@ func TestTLSWholeServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tc.Close()
+	t.Cleanup(tc.Close)
 	if err := tc.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -159,24 +194,8 @@ func TestTLSWholeServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("allocation over TLS: %v", err)
 	}
-	if st := ta.relay.Stats(); st.Allocations != 1 || st.AllocationsTotal != 1 {
-		t.Errorf("relay stats after one allocation over TLS: %+v", st)
-	}
-	_ = relayConn.Close()
-
-	// A broken handshake from another address is logged without it.
-	nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
-	raw, err := nd.Dial("tcp", ta.httpLn.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = raw.Write([]byte("\x16\x03\x01\x00\x05hello, not a handshake"))
-	_, _ = io.Copy(io.Discard, raw)
-	raw.Close()
-	waitLog(t, ta.Logs, "TLS handshake error")
-	if strings.Contains(ta.Logs.String(), "127.0.0.2") {
-		t.Fatalf("a log line holds the client's address:\n%s", grepLines(ta.Logs.String(), "127.0.0.2"))
-	}
+	t.Cleanup(func() { _ = relayConn.Close() })
+	return leaf
 }
 
 func TestTLSACME(t *testing.T) {
