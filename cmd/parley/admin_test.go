@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/parley-chat/parley/signaling/proto"
 	"io"
 	"net/http"
 	"net/netip"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/signaling/proto"
 
 	"github.com/parley-chat/parley/signaling/client"
 )

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/parley-chat/parley/signaling/proto"
 	"net/http"
 	"net/netip"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/signaling/proto"
 
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/client"

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/proto"
+
 	"github.com/parley-chat/parley/signaling/client"
 )
 
@@ -30,10 +31,10 @@ func TestStartLineNamesRelayAddress(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitEvent(t, a, signaling.TypeMatched)
-	waitEvent(t, b, signaling.TypeMatched)
+	waitEvent(t, a, proto.TypeMatched)
+	waitEvent(t, b, proto.TypeMatched)
 	_ = a.Leave()
-	waitEvent(t, b, signaling.TypePartnerLeft)
+	waitEvent(t, b, proto.TypePartnerLeft)
 
 	own := map[string]bool{announced: true, "127.0.0.1": true} // the relay's and the listeners'
 	ipv4 := regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b`)

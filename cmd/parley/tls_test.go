@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"github.com/parley-chat/parley/signaling/proto"
 	"io"
 	"log/slog"
 	"math/big"
@@ -22,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/signaling/proto"
 
 	"github.com/gorilla/websocket"
 	pionturn "github.com/pion/turn/v4"
@@ -135,7 +136,7 @@ func TestTLSWholeServer(t *testing.T) {
 // option, so the WebSocket is dialled with gorilla's Dialer here. The
 // connection stays open until the test ends: the relay hands out
 // allocations to live sessions only.
-func welcomeOverTLS(t *testing.T, ta *testApp, tlsConf *tls.Config) signaling.Outbound {
+func welcomeOverTLS(t *testing.T, ta *testApp, tlsConf *tls.Config) proto.Outbound {
 	t.Helper()
 	d := websocket.Dialer{TLSClientConfig: tlsConf.Clone(), HandshakeTimeout: 60 * time.Second}
 	ws, resp, err := d.Dial(ta.WSURL, nil)
@@ -167,7 +168,7 @@ func welcomeOverTLS(t *testing.T, ta *testApp, tlsConf *tls.Config) signaling.Ou
 // with the welcome's credential, checking the relay's certificate as a
 // browser would, and returns that certificate. The allocation lasts until
 // the test ends.
-func allocateOverTLS(t *testing.T, ta *testApp, tlsConf *tls.Config, welcome signaling.Outbound) *x509.Certificate {
+func allocateOverTLS(t *testing.T, ta *testApp, tlsConf *tls.Config, welcome proto.Outbound) *x509.Certificate {
 	t.Helper()
 	ice := welcome.ICEServers[0]
 	conn, err := tls.Dial("tcp", ta.relay.TLSAddr().String(), tlsConf)
