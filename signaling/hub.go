@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
 )
 
@@ -397,7 +398,7 @@ func (s *Server) report(c *conn, sess *session, reason string, now time.Time) er
 		return ErrNothingToReport
 	}
 	s.metrics.reports.Add(1)
-	ban, banned, err := s.store.Report(now, target, c.addr, reason)
+	ban, banned, err := s.store.Report(now, target, store.Reporter{Addr: c.addr}, reason)
 	if err != nil {
 		s.log.Error("storing a report failed", "err", err)
 		return ErrInternal

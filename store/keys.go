@@ -34,6 +34,10 @@ const (
 	infoSession = "parley/v1/session-id"
 	infoAddress = "parley/v1/address"
 	infoSubkey  = "parley/v1/subkey/"
+	// Format 2: the salt of memory-hard ban keys and the key of reporter
+	// and strike tags (bankey.go).
+	infoBanSalt = "parley/v2/ban-salt"
+	infoTag     = "parley/v2/tag"
 )
 
 // keyID names a master key inside sealed values. It is derived from the key
@@ -49,6 +53,8 @@ type keyset struct {
 	aead    cipher.AEAD // XChaCha20-Poly1305 under the seal subkey
 	session []byte      // HMAC key for session IDs
 	address []byte      // HMAC key for address prefixes
+	banSalt []byte      // Argon2id salt of ban keys (16 bytes)
+	tag     []byte      // HMAC key for reporter and strike tags
 }
 
 func derive(master []byte, info string) []byte {
@@ -64,6 +70,8 @@ func newKeyset(master []byte) *keyset {
 		master:  master,
 		session: derive(master, infoSession),
 		address: derive(master, infoAddress),
+		banSalt: derive(master, infoBanSalt)[:16],
+		tag:     derive(master, infoTag),
 	}
 	copy(ks.id[:], derive(master, infoKeyID))
 	aead, err := chacha20poly1305.NewX(derive(master, infoSeal))

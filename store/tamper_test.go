@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"errors"
-	"github.com/parley-chat/parley/store/prefix"
 	"net/netip"
 	"strings"
 	"testing"
@@ -36,17 +35,16 @@ func newFixture(t *testing.T) fixture {
 	}
 	for _, target := range []netip.Addr{fx.t1, fx.t2} {
 		for _, r := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-			if _, _, err := s.Report(t0, target, addr(r), "abuse"); err != nil {
+			if _, _, err := s.Report(t0, target, Reporter{Addr: addr(r)}, "abuse"); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if _, _, err := s.Report(t0, fx.t3, addr("192.0.2.1"), "spam"); err != nil {
+	if _, _, err := s.Report(t0, fx.t3, Reporter{Addr: addr("192.0.2.1")}, "spam"); err != nil {
 		t.Fatal(err)
 	}
-	ks := s.keys.current()
-	fx.ban1, fx.ban2 = ks.prefixHash(prefix.Of(fx.t1)), ks.prefixHash(prefix.Of(fx.t2))
-	fx.rep3 = append(ks.prefixHash(prefix.Of(fx.t3)), ks.prefixHash(prefix.Of(addr("192.0.2.1")))...)
+	fx.ban1, fx.ban2 = banKeyOf(s, fx.t1), banKeyOf(s, fx.t2)
+	fx.rep3 = reportKey(s, fx.t3, addr("192.0.2.1"))
 	return fx
 }
 
@@ -177,7 +175,7 @@ func TestTamperedRecords(t *testing.T) {
 				if len(bans) != 1 {
 					t.Fatalf("Bans kept %d, want 1", len(bans))
 				}
-				_, _, err = s.Report(t0, fx.t2, addr("192.0.2.9"), "spam")
+				_, _, err = s.Report(t0, fx.t2, Reporter{Addr: addr("192.0.2.9")}, "spam")
 				isCorrupt(t, "Report against the target", err)
 			},
 		},
@@ -203,7 +201,7 @@ func TestTamperedRecords(t *testing.T) {
 			},
 			check: func(t *testing.T, fx fixture, s *Store) {
 				n := count(t, s, bucketReports)
-				_, _, err := s.Report(t0, fx.t3, addr("192.0.2.8"), "spam")
+				_, _, err := s.Report(t0, fx.t3, Reporter{Addr: addr("192.0.2.8")}, "spam")
 				isCorrupt(t, "Report against the target", err)
 				if count(t, s, bucketReports) != n {
 					t.Fatal("a report was stored beside a corrupt one")
