@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 		crashChild()
 	case "lock":
 		lockChild()
+	case "upgrade":
+		upgradeChild()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown PARLEY_STORE_CHILD")
 		os.Exit(2)

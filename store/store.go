@@ -68,7 +68,8 @@ type Store struct {
 // Open opens (or creates) the database in cfg.Dir, loading or generating
 // the master key first. It refuses to start with a wrong, short or missing
 // key, and returns ErrLocked within cfg.LockTimeout if another process has
-// the database open.
+// the database open. A database of a newer format is refused
+// (ErrFutureFormat) and left as it is; an older one is upgraded (format.go).
 func Open(cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -94,17 +95,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{
-		cfg:          cfg,
-		db:           db,
-		keys:         newKeyring(master, old),
-		log:          cfg.Logger,
-		path:         path,
-		sweepChunk:   256,
-		sweepCollect: 16384,
-		bans:         newBanSet(),
-		keyCache:     newKeyCache(cfg.BanKeyCache),
-	}
+	s := build(cfg, db, newKeyring(master, old))
 	if err := s.prepare(); err != nil {
 		s.db.Close()
 		return nil, err
@@ -115,6 +106,20 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.log.Info("store opened", "path", path, "format", FormatVersion, "key_id", s.keys.current().id.String(), "old_keys", len(s.keys.keys)-1, "bans", len(s.bans.bans))
 	return s, nil
+}
+
+func build(cfg Config, db *bolt.DB, keys *keyring) *Store {
+	return &Store{
+		cfg:          cfg,
+		db:           db,
+		keys:         keys,
+		log:          cfg.Logger,
+		path:         db.Path(),
+		sweepChunk:   256,
+		sweepCollect: 16384,
+		bans:         newBanSet(),
+		keyCache:     newKeyCache(cfg.BanKeyCache),
+	}
 }
 
 // prepare brings an open database to the current format: it checks the
