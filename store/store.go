@@ -173,6 +173,9 @@ func openBolt(path string, timeout time.Duration) (*bolt.DB, error) {
 				fh, err := os.OpenFile(name, flag, mode)
 				if f == nil { // the database itself; later calls are Tx.WriteTo's own reads
 					f = fh
+					if testHookOpened != nil {
+						testHookOpened()
+					}
 				}
 				return fh, err
 			}}
@@ -190,6 +193,10 @@ func openBolt(path string, timeout time.Duration) (*bolt.DB, error) {
 	}
 	return nil, fmt.Errorf("store: opening %s: the file keeps being replaced", path)
 }
+
+// testHookOpened, when set by a test, runs when openBolt has opened a file
+// and before it waits for the file's lock.
+var testHookOpened func()
 
 func sameFile(f *os.File, path string) bool {
 	if f == nil {
