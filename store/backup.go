@@ -118,9 +118,27 @@ func restoreKeys(cfg Config) (*keyring, error) {
 	return newKeyring(master, old), nil
 }
 
-// checkBackup opens a restored file read-only and checks it as Open would,
-// writing nothing.
+// CheckBackup checks a backup file without its key: as long as its meta
+// page says, passing bbolt's consistency check, and holding parley data of
+// a format this code reads, which it returns. Restore checks this and,
+// with the key, that the key opens it.
+func CheckBackup(path string) (format int, err error) {
+	err = inspectBackup(path, func(db *bolt.DB, f formatInfo) error {
+		format = int(f.version)
+		return nil
+	})
+	return format, err
+}
+
+// checkBackup is CheckBackup and the key check of Open, writing nothing.
 func checkBackup(name string, keys *keyring) error {
+	return inspectBackup(name, func(db *bolt.DB, _ formatInfo) error {
+		_, err := verifyKeys(db, keys)
+		return err
+	})
+}
+
+func inspectBackup(name string, then func(*bolt.DB, formatInfo) error) error {
 	if err := checkComplete(name); err != nil {
 		return err
 	}
@@ -148,8 +166,7 @@ func checkBackup(name string, keys *keyring) error {
 	case f.version > FormatVersion:
 		return fmt.Errorf("%w: the backup is format %d, this parley reads formats 1 to %d", ErrFutureFormat, f.version, FormatVersion)
 	}
-	_, err = verifyKeys(db, keys)
-	return err
+	return then(db, f)
 }
 
 // bbolt's meta page, as it lays it out on disk (stable since boltdb): a

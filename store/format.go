@@ -26,8 +26,14 @@ const FormatVersion = 2
 // Meta records that are not sealed: they must be read before the key is
 // known to be right (a file from the future is refused whatever the key),
 // and they hold a number and a flag, nothing about anyone.
+//
+// The format record's key starts with "check" on purpose: format-1 code
+// takes every meta key with that prefix for a key check record and refuses
+// to open a database with a malformed one. So an older parley started on
+// an upgraded file stops with an error, instead of running with every ban
+// and report under keys it cannot compute.
 var (
-	formatKey  = []byte("format")          // 4 bytes, big-endian format version
+	formatKey  = []byte("check-format")    // 4 bytes, big-endian format version
 	compactKey = []byte("compact-pending") // present between an upgrade's commit and its compaction
 )
 

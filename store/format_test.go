@@ -98,7 +98,7 @@ func TestUpgradeFormat1(t *testing.T) {
 	if lingering(fileBytes(t, dbPath(dir)), format1Keys(before)) == 0 {
 		t.Fatal("the fixture's keys are not in its file: this test looks for the wrong bytes")
 	}
-	if len(before["sessions"]) != 3 || len(before["bans"]) != 2 || len(before["reports"]) != 11 || before["meta"]["format"] != "" {
+	if len(before["sessions"]) != 3 || len(before["bans"]) != 2 || len(before["reports"]) != 11 || before["meta"][string(formatKey)] != "" {
 		t.Fatalf("the fixture is not what README.md says: %d sessions, %d bans, %d reports", len(before["sessions"]), len(before["bans"]), len(before["reports"]))
 	}
 	s := openT(t, testConfig(dir, newClock(t0)))
@@ -161,7 +161,7 @@ func TestUpgradeFormat1(t *testing.T) {
 	s.Close()
 
 	after := contents(t, dbPath(dir))
-	if after["meta"]["format"] != string(formatValue(2)) || after["meta"]["compact-pending"] != "" {
+	if after["meta"][string(formatKey)] != string(formatValue(2)) || after["meta"][string(compactKey)] != "" {
 		t.Fatalf("meta after the upgrade: %q", after["meta"])
 	}
 	if n := lingering(fileBytes(t, dbPath(dir)), format1Keys(before)); n > 0 {
@@ -268,7 +268,7 @@ func TestUpgradeResumesCompaction(t *testing.T) {
 	if lingering(fileBytes(t, dbPath(dir)), old) == 0 {
 		t.Fatal("no format-1 key in the uncompacted file: this test proves nothing")
 	}
-	if c := contents(t, dbPath(dir)); c["meta"]["compact-pending"] == "" {
+	if c := contents(t, dbPath(dir)); c["meta"][string(compactKey)] == "" {
 		t.Fatal("no compaction flag after the upgrade's commit")
 	}
 	s = openT(t, cfg)
@@ -279,7 +279,7 @@ func TestUpgradeResumesCompaction(t *testing.T) {
 	if n := lingering(fileBytes(t, dbPath(dir)), old); n > 0 {
 		t.Fatalf("%d format-1 keys left after the compaction", n)
 	}
-	if c := contents(t, dbPath(dir)); c["meta"]["compact-pending"] != "" {
+	if c := contents(t, dbPath(dir)); c["meta"][string(compactKey)] != "" {
 		t.Fatal("the compaction flag is still set")
 	}
 }
@@ -342,14 +342,14 @@ func TestUpgradeCrash(t *testing.T) {
 		c := contents(t, dbPath(dir))
 		var state string
 		switch {
-		case c["meta"]["format"] == "":
+		case c["meta"][string(formatKey)] == "":
 			state = "format 1"
 			if fmt.Sprint(c) != fmt.Sprint(fixture) {
 				t.Fatalf("round %d: format 1, but not the file it was", round)
 			}
-		case c["meta"]["format"] == string(formatValue(2)):
+		case c["meta"][string(formatKey)] == string(formatValue(2)):
 			state = "format 2"
-			if c["meta"]["compact-pending"] != "" {
+			if c["meta"][string(compactKey)] != "" {
 				state += ", compaction pending"
 			}
 			if len(c["sessions"]) != 0 || len(c["bans"]) != 2 || len(c["reports"]) != 11 {
@@ -361,7 +361,7 @@ func TestUpgradeCrash(t *testing.T) {
 				}
 			}
 		default:
-			t.Fatalf("round %d: format record %x", round, c["meta"]["format"])
+			t.Fatalf("round %d: format record %x", round, c["meta"][string(formatKey)])
 		}
 		if !killed {
 			state = "finished"
@@ -405,5 +405,23 @@ func TestFixtureIsWhatTheTestsSay(t *testing.T) {
 		if _, ok := c["reports"][k]; !ok {
 			t.Errorf("no format-1 report of %v by %s in the fixture", fxTwice4, r)
 		}
+	}
+}
+
+// TestFormatRecordStopsFormat1Code: format-1 code takes every meta key
+// starting with "check" for a key check record of exactly that prefix and
+// a key id, and refuses to open a database with any other (checked by hand
+// against 9b7f98c: "malformed key check record"). The format record's key
+// is such a key, so an older parley refuses an upgraded file instead of
+// running with bans it cannot find.
+func TestFormatRecordStopsFormat1Code(t *testing.T) {
+	if !bytes.HasPrefix(formatKey, checkPrefix) || len(formatKey) == len(checkPrefix)+keyIDSize {
+		t.Fatalf("format key %q: format-1 code would not refuse it", formatKey)
+	}
+	s, _ := newStore(t)
+	dir := s.cfg.Dir
+	s.Close()
+	if c := contents(t, dbPath(dir)); c["meta"][string(formatKey)] != string(formatValue(FormatVersion)) {
+		t.Fatal("a new database has no format record")
 	}
 }

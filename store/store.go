@@ -276,6 +276,9 @@ func verifyKeys(db *bolt.DB, keys *keyring) (keyCheck, error) {
 		}
 		c := meta.Cursor()
 		for k, v := c.Seek(checkPrefix); k != nil && bytes.HasPrefix(k, checkPrefix); k, v = c.Next() {
+			if bytes.Equal(k, formatKey) {
+				continue
+			}
 			if len(k) != len(checkPrefix)+keyIDSize {
 				return fmt.Errorf("%w: malformed key check record", ErrCorrupt)
 			}

@@ -241,6 +241,15 @@ func edit(tx *bolt.Tx, bucket, key []byte, change func([]byte) []byte) place {
 	return place{bucket, key}
 }
 
+// keyACheck is the meta key of keyA's key check record.
+func keyACheck(t *testing.T) []byte {
+	m, err := parseKey(keyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return checkKey(newKeyset(m).id)
+}
+
 // A damaged or removed key check makes Open refuse, writing nothing.
 func TestTamperedKeyCheck(t *testing.T) {
 	tests := []struct {
@@ -249,13 +258,11 @@ func TestTamperedKeyCheck(t *testing.T) {
 		want   error
 	}{
 		{"flipped bit", func(tx *bolt.Tx) {
-			c := tx.Bucket(bucketMeta).Cursor()
-			k, v := c.Seek(checkPrefix)
-			tx.Bucket(bucketMeta).Put(bytes.Clone(k), flip(-1)(v))
+			k := keyACheck(t)
+			tx.Bucket(bucketMeta).Put(k, flip(-1)(tx.Bucket(bucketMeta).Get(k)))
 		}, ErrWrongKey},
 		{"removed while records exist", func(tx *bolt.Tx) {
-			k, _ := tx.Bucket(bucketMeta).Cursor().Seek(checkPrefix)
-			tx.Bucket(bucketMeta).Delete(bytes.Clone(k))
+			tx.Bucket(bucketMeta).Delete(keyACheck(t))
 		}, ErrCorrupt},
 		{"malformed key", func(tx *bolt.Tx) {
 			tx.Bucket(bucketMeta).Put([]byte("checkX"), []byte("x"))
