@@ -85,7 +85,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&c.Topics, "topics", "", "JSON file with the preference list and the statements (default: the embedded demo list)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", time.Hour, "how long a session is kept after its last activity")
 	fs.DurationVar(&c.ResumeWindow, "resume-window", 30*time.Second, "how long a chat waits for a person who dropped or reloaded")
-	fs.IntVar(&c.BanAfter, "ban-after", 3, "reports from distinct people that ban an address")
+	fs.IntVar(&c.BanAfter, "ban-after", 3, "reports from distinct networks (an IPv4 address or an IPv6 /64; one group room counts once) that ban the reported IPv4 address or IPv6 /64; IPv6 bans widen to the /56 or /48 when several /64s under it are banned")
 	fs.DurationVar(&c.BanFor, "ban-for", 2160*time.Hour, "how long a ban lasts")
 	fs.DurationVar(&c.ReportWindow, "report-window", 2160*time.Hour, "how long a report is kept and counts")
 	fs.DurationVar(&c.InterestWait, "interest-wait", 5*time.Second, "how long interests mode waits for a shared interest before matching at random")
@@ -112,7 +112,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 
 	fs.Usage = func() {
 		fmt.Fprintf(out, "parley %s: anonymous one-to-one chats between strangers, by text or video.\n\n", version)
-		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
+		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n       parley backup [flags] FILE   (a running server's database, through the admin API)\n       parley restore [flags] FILE  (in place of a stopped server's database)\n\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			def := f.DefValue
 			if def == "" {
