@@ -159,13 +159,11 @@ func (s *Store) upgrade(kc keyCheck) error {
 			return tx.Bucket(bucketExpiry).Put(indexKey(r.expiry, bucket, key), []byte{})
 		}
 		for _, r := range bans {
-			plain := r.plain
-			if plain != nil {
-				rec, err := unmarshalBanV1(plain)
-				if err != nil {
-					return fmt.Errorf("%w (a format-1 ban)", err)
-				}
+			var plain []byte
+			if rec, err := unmarshalBanV1(r.plain); r.plain != nil && err == nil {
 				plain = rec.marshal() // width 0: a /32 or a /64, as it was
+			} else {
+				r.plain = nil // it opens but says nothing sound: carried over as it is, like one that fails to open
 			}
 			k := keys[hashJob{r.ks.id, [32]byte(r.key[:32])}]
 			if err := put(bucketBans, r, k[:], plain); err != nil {

@@ -425,3 +425,30 @@ func TestFormatRecordStopsFormat1Code(t *testing.T) {
 		t.Fatal("a new database has no format record")
 	}
 }
+
+// A format-1 record that fails to open moves to its format-2 key as it
+// is: still failing, still reported, and still refusing its address (fail
+// closed), while the rest upgrades.
+func TestUpgradeCarriesCorruptRecords(t *testing.T) {
+	dir := copyFixture(t, "v1.db")
+	master, _ := parseKey(keyA)
+	bad := newKeyset(master).prefixHash(prefix.Of(fxBanned6))
+	raw(t, dir, func(tx *bolt.Tx) error {
+		edit(tx, bucketBans, bad, flip(-1))
+		return nil
+	})
+	s := openT(t, testConfig(dir, newClock(t0)))
+	if _, _, err := s.Banned(t0, fxBanned6); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("the address of the corrupt ban: %v, want ErrCorrupt", err)
+	}
+	if _, banned, err := s.Banned(t0, fxBanned4); err != nil || !banned {
+		t.Fatalf("the sound ban: banned=%v err=%v", banned, err)
+	}
+	bans, err := s.Bans(t0)
+	if !errors.Is(err, ErrCorrupt) || len(bans) != 1 {
+		t.Fatalf("Bans: %d %v, want the sound one and ErrCorrupt", len(bans), err)
+	}
+	if s.Stats().Corrupt == 0 {
+		t.Fatal("Stats.Corrupt did not count it")
+	}
+}
