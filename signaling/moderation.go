@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/signaling/proto"
+	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/store/prefix"
 )
 
@@ -36,7 +37,7 @@ func (h *hub) report(sess *session, reason string, now time.Time) error {
 		return proto.ErrNothingToReport // a partner restored after a restart, not back yet
 	}
 	h.m.reports.Add(1)
-	ban, banned, err := h.store.Report(now, last.addr, reporter, reason)
+	ban, banned, err := h.store.Report(now, last.addr, store.Reporter{Addr: reporter}, reason)
 	if err != nil {
 		h.log.Error("storing a report failed", "err", err)
 		return proto.ErrInternal
@@ -45,21 +46,16 @@ func (h *hub) report(sess *session, reason string, now time.Time) error {
 	if banned {
 		h.m.bans.Add(1)
 		h.log.Info("address banned after reports", "until", ban.Until.UTC().Format(time.RFC3339))
-		target := last.addr
-		h.enforceBan(now, ban.Until, func(a netip.Addr) bool { return h.bannedNow(now, a, target) })
+		// A ban may cover the target's /64, or its /56 or /48 when several
+		// /64s under it are banned: end every live session it covers.
+		bits := ban.Bits
+		if bits == 0 {
+			bits = prefix.Of(last.addr).Bits()
+		}
+		covered := prefix.Bits(last.addr, 32, bits)
+		h.enforceBan(now, ban.Until, func(a netip.Addr) bool { return a.IsValid() && covered.Contains(a.Unmap()) })
 	}
 	return nil
-}
-
-// bannedNow reports whether a is banned now. It asks the store only for
-// addresses in the same wide network as the address just banned: a ban
-// may cover its /56 or /48, never more.
-func (h *hub) bannedNow(now time.Time, a, banned netip.Addr) bool {
-	if !a.IsValid() || !prefix.Bits(banned, 32, 48).Contains(a.Unmap()) {
-		return false
-	}
-	_, is, err := h.store.Banned(now, a)
-	return err == nil && is
 }
 
 // enforceBan ends every session in memory whose last address is banned,

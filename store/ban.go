@@ -2,9 +2,8 @@ package store
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -18,30 +17,31 @@ import (
 // Reasons are the report reasons accepted, in the order they are stored.
 var Reasons = []string{"abuse", "spam", "illegal", "other"}
 
-// Ban is an active ban of one address prefix. Key is the hex HMAC of the
-// prefix: it names the ban (LiftBan) without naming the address.
+// Ban is an active ban of one address prefix. Key is the hex of its ban key
+// (bankey.go): it names the ban (LiftBan) without naming the address.
 type Ban struct {
 	Key   string    `json:"key"`
 	Until time.Time `json:"until"`
-	Count int       `json:"count"`
+	// Count is the distinct reporters behind a ban of a /32 or /64, or the
+	// banned prefixes under a wider one that made it.
+	Count int `json:"count"`
+	// Bits is the prefix length the ban covers: 32 (IPv4), 64, 56 or 48
+	// (IPv6). Bans lists a ban carried over from format 1 with 0: it
+	// covers one /32 or one /64; Banned and Report fill in which.
+	Bits int `json:"bits"`
 }
 
-// prefixHash is the HMAC-SHA256 of a normalised prefix under a key's
-// address subkey: the only form in which an address reaches the disk.
-func (ks *keyset) prefixHash(p netip.Prefix) []byte {
-	b, _ := p.MarshalBinary() // address bytes and length: v4 and v6 never collide
-	m := hmac.New(sha256.New, ks.address)
-	m.Write(b)
-	return m.Sum(nil)
-}
-
-// prefixHashes returns the hash of p under every key, current first.
-func (s *Store) prefixHashes(p netip.Prefix) [][]byte {
-	out := make([][]byte, len(s.keys.keys))
-	for i, ks := range s.keys.keys {
-		out[i] = ks.prefixHash(p)
-	}
-	return out
+// Reporter is who makes a report. A report counts once per reporter
+// identity per target: Group when it is set (every report from one group
+// room counts as one reporter, however many people are in it), else the
+// reporter's prefix (prefix.Of: an IPv4 address or an IPv6 /64).
+type Reporter struct {
+	// Addr is the reporter's address (required): a report from the
+	// target's own prefix counts for nothing.
+	Addr netip.Addr
+	// Group names the group (a room id) the report comes from; "" for a
+	// one-to-one chat. It is kept only as part of a two-byte tag.
+	Group string
 }
 
 func reasonCode(reason string) (byte, bool) {
@@ -52,19 +52,26 @@ func reasonCode(reason string) (byte, bool) {
 // reportState is what the store holds about a target, as seen by one new
 // report.
 type reportState struct {
-	duplicate bool // this reporter prefix already has an unexpired report on the target
-	count     int  // distinct reporter prefixes with unexpired reports on the target
-	ban       Ban  // the target's active ban with the latest end, if banned
-	banned    bool
+	duplicate bool // this reporter's tag already has an unexpired report on the target
+	count     int  // distinct reporter tags with unexpired reports on the target
 }
 
+// errNeedEscalation asks Report to compute the wider prefixes' keys (outside
+// the write transaction: they are memory-hard) and try again.
+var errNeedEscalation = errors.New("store: escalation keys needed")
+
 // Report records that reporter reported target for reason at now. Reports
-// count once per reporter prefix per target, and not at all from the
-// target's own prefix. When BanAfter distinct reporter prefixes have
-// unexpired reports on the target, its prefix is banned until now+BanFor.
-// It returns the target's ban, if one is in force now.
-func (s *Store) Report(now time.Time, target, reporter netip.Addr, reason string) (Ban, bool, error) {
-	if !target.IsValid() || !reporter.IsValid() {
+// count once per reporter identity (see Reporter) per target, and not at
+// all from the target's own prefix. When BanAfter distinct reporters have
+// unexpired reports on the target, its prefix (/32 or /64) is banned until
+// now+BanFor, and an IPv6 ban may widen to the /56 or /48 (escalate.go).
+// It returns the target's ban in force after the report, if any.
+//
+// Reporters are told apart by a two-byte tag: two reporters whose tags
+// collide count as one. That can only under-count; it never bans anyone a
+// distinct reporter would not have.
+func (s *Store) Report(now time.Time, target netip.Addr, reporter Reporter, reason string) (Ban, bool, error) {
+	if !target.IsValid() || !reporter.Addr.IsValid() {
 		return Ban{}, false, ErrBadAddr
 	}
 	code, ok := reasonCode(reason)
@@ -83,69 +90,90 @@ func (s *Store) Report(now time.Time, target, reporter netip.Addr, reason string
 	if err != nil {
 		return Ban{}, false, err
 	}
-	tp, rp := prefix.Of(target), prefix.Of(reporter)
-	if tp == rp {
+	tp := prefix.Of(target)
+	if prefix.Of(reporter.Addr) == tp {
 		return s.Banned(now, target) // counts for nothing
 	}
-	th, rh := s.prefixHashes(tp), s.prefixHashes(rp)
+	if s.closed.Load() {
+		return Ban{}, false, ErrClosed
+	}
+	th := s.banKeys(tp)
+	tags := make([][tagSize]byte, len(s.keys.keys))
+	for i, ks := range s.keys.keys {
+		tags[i] = ks.reporterTag(reporter)
+	}
 	cur := s.keys.current()
-	key := slices.Concat(th[0], rh[0])
+	key := slices.Concat(th[0][:], tags[0][:])
 	repVal := cur.seal(bucketReports, key, repExp, report{at: nowN, reason: code}.marshal())
 
 	// A read first: a repeated report changes nothing and needs no fsync.
 	var st reportState
 	if err := s.view(func(tx *bolt.Tx) (err error) {
-		st, err = s.reportState(tx, nowN, th, rh)
+		st, err = s.reportState(tx, nowN, th, tags)
 		return err
-	}); err != nil || st.duplicate {
-		return st.ban, st.banned, err
+	}); err != nil {
+		return Ban{}, false, err
 	}
-	var made bool
-	err = s.write(func(tx *bolt.Tx) (err error) {
-		made = false
-		if st, err = s.reportState(tx, nowN, th, rh); err != nil || st.duplicate {
+	if st.duplicate {
+		return s.Banned(now, target)
+	}
+	var esc *escKeys
+	if tp.Addr().Is6() && st.count+1 >= s.cfg.BanAfter {
+		esc = s.escalationKeys(tp)
+	}
+	// LiftBan may not run between a commit and its change to the ban set.
+	s.liftMu.RLock()
+	defer s.liftMu.RUnlock()
+	var made []madeBan
+	for {
+		err = s.write(func(tx *bolt.Tx) (err error) {
+			made = nil
+			if st, err = s.reportState(tx, nowN, th, tags); err != nil || st.duplicate {
+				return err
+			}
+			if err := putRecord(tx, bucketReports, key, repVal, repExp); err != nil {
+				return err
+			}
+			st.count++
+			if st.count < s.cfg.BanAfter {
+				return nil
+			}
+			if tp.Addr().Is6() && esc == nil {
+				return errNeedEscalation
+			}
+			made, err = s.banTx(tx, nowN, until, th[0], uint8(tp.Bits()), uint32(min(st.count, 1<<31)), esc)
 			return err
+		})
+		if !errors.Is(err, errNeedEscalation) {
+			break
 		}
-		if err := putRecord(tx, bucketReports, key, repVal, repExp); err != nil {
-			return err
-		}
-		st.count++
-		if st.count < s.cfg.BanAfter {
-			return nil
-		}
-		u := until
-		if st.banned && st.ban.Until.UnixNano() > u {
-			u = st.ban.Until.UnixNano() // never shorten a ban
-		}
-		rec := banRecord{until: u, count: uint32(min(st.count, 1<<31))}
-		if err := putRecord(tx, bucketBans, th[0], cur.seal(bucketBans, th[0], u, rec.marshal()), u); err != nil {
-			return err
-		}
-		st.ban, st.banned, made = Ban{Key: hex.EncodeToString(th[0]), Until: time.Unix(0, u).UTC(), Count: int(rec.count)}, true, true
-		return nil
-	})
+		esc = s.escalationKeys(tp) // a concurrent report made this one the deciding one
+	}
 	if err != nil {
 		return Ban{}, false, err
+	}
+	for _, m := range made {
+		s.bans.put(m.key, m.m)
 	}
 	if !st.duplicate {
 		s.st.reports.Add(1)
 	}
-	if made {
+	for _, m := range made {
 		s.st.bans.Add(1)
-		s.log.Info("store: prefix banned", "reporters", st.ban.Count, "until", st.ban.Until)
+		s.log.Info("store: prefix banned", "bits", m.m.bits, "count", m.m.count, "until", time.Unix(0, m.m.until).UTC())
 	}
-	return st.ban, st.banned, nil
+	return s.Banned(now, target)
 }
 
-// reportState reads what the store holds about target hashes th as seen by
-// reporter hashes rh (index i: under key i). Every record it relies on is
+// reportState reads what the store holds about target keys th as seen by
+// reporter tags (index i: under key i). Every record it relies on is
 // opened: a failure is ErrCorrupt, and then nothing is written.
-func (s *Store) reportState(tx *bolt.Tx, now int64, th, rh [][]byte) (reportState, error) {
+func (s *Store) reportState(tx *bolt.Tx, now int64, th []banKey, tags [][tagSize]byte) (reportState, error) {
 	var st reportState
 	reports := tx.Bucket(bucketReports)
 	for i := range th {
 		c := reports.Cursor()
-		for k, v := c.Seek(th[i]); k != nil && bytes.HasPrefix(k, th[i]); k, v = c.Next() {
+		for k, v := c.Seek(th[i][:]); k != nil && bytes.HasPrefix(k, th[i][:]); k, v = c.Next() {
 			plain, h, err := s.openRecord(bucketReports, k, v)
 			if err == nil {
 				_, err = unmarshalReport(plain)
@@ -157,113 +185,42 @@ func (s *Store) reportState(tx *bolt.Tx, now int64, th, rh [][]byte) (reportStat
 				continue // expired, not swept yet
 			}
 			st.count++
-			if bytes.Equal(k[len(th[i]):], rh[i]) {
+			if bytes.Equal(k[banKeySize:], tags[i][:]) {
 				st.duplicate = true
 			}
 		}
 	}
-	ban, banned, err := s.banState(tx, now, th)
-	st.ban, st.banned = ban, banned
-	return st, err
+	return st, nil
 }
 
-// banState finds the active ban with the latest end among the keys hs.
-func (s *Store) banState(tx *bolt.Tx, now int64, hs [][]byte) (Ban, bool, error) {
-	bans := tx.Bucket(bucketBans)
-	var best Ban
-	found := false
-	for _, k := range hs {
-		v := bans.Get(k)
-		if v == nil {
-			continue
-		}
-		b, err := s.decodeBan(k, v)
-		if err != nil {
-			return Ban{}, false, err
-		}
-		if b.Until.UnixNano() > now && (!found || b.Until.After(best.Until)) {
-			best, found = b, true
-		}
-	}
-	return best, found, nil
-}
-
-func (s *Store) decodeBan(k, v []byte) (Ban, error) {
+// decodeBan opens a ban record.
+func (s *Store) decodeBan(k, v []byte) (banRecord, header, error) {
 	plain, h, err := s.openRecord(bucketBans, k, v)
 	if err != nil {
-		return Ban{}, fmt.Errorf("%w (a ban)", err)
+		return banRecord{}, header{}, fmt.Errorf("%w (a ban)", err)
 	}
 	rec, err := unmarshalBan(plain)
 	if err != nil || rec.until != h.expiry {
 		s.st.corrupt.Add(1)
-		return Ban{}, fmt.Errorf("%w (a ban)", ErrCorrupt)
+		return banRecord{}, header{}, fmt.Errorf("%w (a ban)", ErrCorrupt)
 	}
-	return Ban{Key: hex.EncodeToString(k), Until: time.Unix(0, rec.until).UTC(), Count: int(rec.count)}, nil
-}
-
-// Banned reports whether addr's prefix is banned at now, under the current
-// key or any old one.
-func (s *Store) Banned(now time.Time, addr netip.Addr) (Ban, bool, error) {
-	if !addr.IsValid() {
-		return Ban{}, false, ErrBadAddr
-	}
-	nowN, err := unixNano(now)
-	if err != nil {
-		return Ban{}, false, err
-	}
-	hs := s.prefixHashes(prefix.Of(addr))
-	var ban Ban
-	var banned bool
-	err = s.view(func(tx *bolt.Tx) (err error) {
-		ban, banned, err = s.banState(tx, nowN, hs)
-		return err
-	})
-	return ban, banned, err
-}
-
-// Bans lists the bans in force at now. Records that fail to open are
-// skipped and reported (the error wraps ErrCorrupt; the list is still good).
-func (s *Store) Bans(now time.Time) ([]Ban, error) {
-	nowN, err := unixNano(now)
-	if err != nil {
-		return nil, err
-	}
-	var out []Ban
-	bad := 0
-	err = s.view(func(tx *bolt.Tx) error {
-		out, bad = out[:0], 0
-		c := tx.Bucket(bucketBans).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			b, err := s.decodeBan(k, v)
-			switch {
-			case err != nil:
-				bad++
-			case b.Until.UnixNano() > nowN:
-				out = append(out, b)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if bad > 0 {
-		return out, fmt.Errorf("%w: %d ban records", ErrCorrupt, bad)
-	}
-	return out, nil
+	return rec, h, nil
 }
 
 // LiftBan removes the ban with this key (as listed by Bans), together with
-// the reports against that prefix, so that the next report does not ban it
-// again at once. ErrNotFound if there is no such ban.
+// the reports against that prefix and the strikes on and by it, so that the
+// next report does not ban it again at once. ErrNotFound if there is no
+// such ban.
 func (s *Store) LiftBan(key string) error {
-	if len(key) != 64 {
+	if len(key) != 2*banKeySize {
 		return ErrBadBanKey
 	}
 	k, err := hex.DecodeString(strings.ToLower(key))
 	if err != nil {
 		return ErrBadBanKey
 	}
+	s.liftMu.Lock()
+	defer s.liftMu.Unlock()
 	var present bool
 	if err := s.view(func(tx *bolt.Tx) error {
 		present = tx.Bucket(bucketBans).Get(k) != nil
@@ -274,20 +231,38 @@ func (s *Store) LiftBan(key string) error {
 	if !present {
 		return ErrNotFound
 	}
-	return s.write(func(tx *bolt.Tx) error {
+	err = s.write(func(tx *bolt.Tx) error {
+		var gone [][]byte
+		if v := tx.Bucket(bucketBans).Get(k); v != nil {
+			if rec, _, err := s.decodeBan(k, v); err == nil {
+				gone = append(gone, rec.strikes...) // a ban that fails to open leaves its strikes to expire
+			}
+		}
 		if _, err := deleteRecord(tx, bucketBans, k); err != nil {
 			return err
 		}
-		var reports [][]byte
-		c := tx.Bucket(bucketReports).Cursor()
-		for rk, _ := c.Seek(k); rk != nil && bytes.HasPrefix(rk, k); rk, _ = c.Next() {
-			reports = append(reports, bytes.Clone(rk))
+		for _, b := range [][]byte{bucketReports, bucketStrikes} {
+			var keys [][]byte
+			c := tx.Bucket(b).Cursor()
+			for rk, _ := c.Seek(k); rk != nil && bytes.HasPrefix(rk, k); rk, _ = c.Next() {
+				keys = append(keys, bytes.Clone(rk))
+			}
+			for _, rk := range keys {
+				if _, err := deleteRecord(tx, b, rk); err != nil {
+					return err
+				}
+			}
 		}
-		for _, rk := range reports {
-			if _, err := deleteRecord(tx, bucketReports, rk); err != nil {
+		for _, sk := range gone {
+			if _, err := deleteRecord(tx, bucketStrikes, sk); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.bans.remove(banKey(k))
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 func TestBanKeying(t *testing.T) {
 	s, _ := newStore(t)
 	ks := s.keys.current()
-	key := func(a string) string { return string(ks.prefixHash(prefix.Of(addr(a)))) }
+	key := func(a string) banKey { return s.keyCache.get(ks, prefix.Of(addr(a))) }
 	tests := []struct {
 		a, b string
 		same bool
@@ -136,7 +136,7 @@ func TestReportsAndBans(t *testing.T) {
 			var last time.Time
 			for i, r := range tt.reports {
 				last = t0.Add(r.at)
-				ban, banned, err := s.Report(last, addr(r.target), addr(r.reporter), "abuse")
+				ban, banned, err := s.Report(last, addr(r.target), Reporter{Addr: addr(r.reporter)}, "abuse")
 				if err != nil || banned != r.banned {
 					t.Fatalf("report %d: banned=%v err=%v, want banned=%v", i, banned, err, r.banned)
 				}
@@ -167,7 +167,7 @@ func TestBanExpiresAndIsSwept(t *testing.T) {
 	s, _ := newStore(t)
 	target := addr("203.0.113.9")
 	for _, r := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-		if _, _, err := s.Report(t0, target, addr(r), "spam"); err != nil {
+		if _, _, err := s.Report(t0, target, Reporter{Addr: addr(r)}, "spam"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,7 +202,7 @@ func TestLiftBan(t *testing.T) {
 	s, _ := newStore(t)
 	target := addr("2001:db8:4:4::4")
 	for _, r := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-		if _, _, err := s.Report(t0, target, addr(r), "illegal"); err != nil {
+		if _, _, err := s.Report(t0, target, Reporter{Addr: addr(r)}, "illegal"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,7 +220,7 @@ func TestLiftBan(t *testing.T) {
 		t.Fatal("LiftBan left the reports behind it")
 	}
 	// One new report does not ban again at once.
-	if _, banned, err := s.Report(t0, target, addr("192.0.2.4"), "spam"); err != nil || banned {
+	if _, banned, err := s.Report(t0, target, Reporter{Addr: addr("192.0.2.4")}, "spam"); err != nil || banned {
 		t.Fatalf("report after LiftBan: banned=%v %v", banned, err)
 	}
 	tests := []struct {
@@ -259,13 +259,13 @@ func TestReportValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := s.Report(tt.now, tt.target, tt.reporter, tt.reason); !errors.Is(err, tt.want) {
+			if _, _, err := s.Report(tt.now, tt.target, Reporter{Addr: tt.reporter}, tt.reason); !errors.Is(err, tt.want) {
 				t.Fatalf("Report: %v, want %v", err, tt.want)
 			}
 		})
 	}
 	for _, r := range Reasons {
-		if _, _, err := s.Report(t0, a, b, r); err != nil {
+		if _, _, err := s.Report(t0, a, Reporter{Addr: b}, r); err != nil {
 			t.Fatalf("reason %q: %v", r, err)
 		}
 	}
@@ -287,12 +287,12 @@ func TestReportValidation(t *testing.T) {
 func TestDuplicateReportWritesNothing(t *testing.T) {
 	s, _ := newStore(t)
 	a, b := addr("192.0.2.1"), addr("192.0.2.2")
-	if _, _, err := s.Report(t0, a, b, "spam"); err != nil {
+	if _, _, err := s.Report(t0, a, Reporter{Addr: b}, "spam"); err != nil {
 		t.Fatal(err)
 	}
 	w := s.Stats().Writes
 	for range 3 {
-		if _, _, err := s.Report(t0.Add(time.Hour), a, b, "abuse"); err != nil {
+		if _, _, err := s.Report(t0.Add(time.Hour), a, Reporter{Addr: b}, "abuse"); err != nil {
 			t.Fatal(err)
 		}
 	}

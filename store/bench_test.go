@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -96,24 +97,61 @@ func BenchmarkGetSession(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }
 
-// BenchmarkBanned measures the ban check run at every connect and join.
+// BenchmarkBanned measures the ban check run at every connect, join and
+// relay request, answered from memory: "cached" checks addresses seen
+// before, "new" an address never seen (one memory-hard hash each, on as
+// many cores as the benchmark runs).
 func BenchmarkBanned(b *testing.B) {
-	s := openT(b, Config{Dir: b.TempDir(), Key: keyA})
-	for i := range 3 {
-		if _, _, err := s.Report(t0, addr("198.51.100.1"), addr(fmt.Sprintf("192.0.2.%d", i+1)), "spam"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		var a [4]byte
-		for pb.Next() {
-			a[3]++
-			if _, _, err := s.Banned(t0, addr(fmt.Sprintf("198.51.100.%d", a[3]))); err != nil {
-				b.Error(err)
-				return
+	for _, mode := range []string{"cached", "new"} {
+		b.Run(mode, func(b *testing.B) {
+			s := openT(b, Config{Dir: b.TempDir(), Key: keyA})
+			for i := range 3 {
+				if _, _, err := s.Report(t0, addr("198.51.100.1"), Reporter{Addr: addr(fmt.Sprintf("192.0.2.%d", i+1))}, "spam"); err != nil {
+					b.Fatal(err)
+				}
 			}
+			addrOf := func(i uint32) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+			if mode == "cached" {
+				for i := range uint32(256) {
+					s.Banned(t0, addrOf(i))
+				}
+			}
+			var n atomic.Uint32
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					if mode == "cached" {
+						i %= 256
+					}
+					if _, _, err := s.Banned(t0, addrOf(i)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+		})
+	}
+}
+
+// BenchmarkBanKey measures one guess of someone who holds the data dir
+// and its key and enumerates addresses: the format-1 HMAC alone ("hmac"),
+// and the format-2 ban key over it ("argon2id"). docs/PRIVACY.md turns the
+// figures into the cost of enumerating all of IPv4. Run it with
+//
+//	go test -run '^$' -bench BanKey -benchtime 200x ./store/
+func BenchmarkBanKey(b *testing.B) {
+	ks := fuzzRing(b).current()
+	b.Run("hmac", func(b *testing.B) {
+		for i := range b.N {
+			ks.prefixHash(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32))
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+	b.Run("argon2id", func(b *testing.B) {
+		for i := range b.N {
+			ks.banKeyOfHash(ks.prefixHash(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)))
+		}
+		b.ReportMetric(float64(1<<32)*float64(b.Elapsed().Nanoseconds())/float64(b.N)/3.6e12, "core-hours/IPv4")
+	})
 }

@@ -27,7 +27,9 @@ type Config struct {
 	// KeyFile holds the master key (default Dir/parley.key, mode 0600): one
 	// line, the standard base64 of 32 random bytes. It is generated on the
 	// first run only, when no database exists yet, and never beside an
-	// existing one. Keep it out of the database's backups.
+	// existing one. Keep it out of the database's backups. Kept in Dir
+	// (the default), a copy of Dir is a copy of everything needed to open
+	// it: docs/SELF-HOSTING.md says where else to keep it.
 	KeyFile string
 	// Key is the master key itself (PARLEY_KEY): hex or base64 (standard or
 	// URL alphabet, padded or not) of at least 32 bytes. It overrides KeyFile.
@@ -39,7 +41,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// ReportWindow is how long a report counts and is kept.
 	ReportWindow time.Duration
-	// BanAfter is how many distinct reporter prefixes ban a target prefix.
+	// BanAfter is how many distinct reporters (see Reporter: a prefix or a
+	// group) ban a target prefix.
 	BanAfter int
 	// BanFor is the length of a ban.
 	BanFor time.Duration
@@ -50,6 +53,10 @@ type Config struct {
 	// fsync (bbolt's MaxBatchDelay; 0 = 2ms). Larger raises throughput
 	// under load at the cost of latency when idle.
 	BatchDelay time.Duration
+	// BanKeyCache is how many prefix-to-ban-key results are kept in memory
+	// (0 = DefaultBanKeyCache, about 6 MiB): a prefix seen again costs no
+	// memory-hard hash. The cache is never written anywhere.
+	BanKeyCache int
 	// Logger receives lower-case messages without personal data; nil
 	// discards.
 	Logger *slog.Logger
@@ -82,6 +89,9 @@ func (c Config) withDefaults() Config {
 	if c.BatchDelay == 0 {
 		c.BatchDelay = defaultBatchDelay
 	}
+	if c.BanKeyCache == 0 {
+		c.BanKeyCache = DefaultBanKeyCache
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,6 +111,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: durations must not be negative", ErrConfig)
 	case c.BanAfter < 1:
 		return fmt.Errorf("%w: BanAfter must be at least 1", ErrConfig)
+	case c.BanKeyCache < 0:
+		return fmt.Errorf("%w: BanKeyCache must not be negative", ErrConfig)
 	}
 	return nil
 }

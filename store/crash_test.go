@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/parley-chat/parley/store/prefix"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -64,7 +63,7 @@ func crashChild() {
 				k := j / 3
 				target := netip.AddrFrom4([4]byte{198, byte(round), byte(g), byte(k)})
 				reporter := netip.AddrFrom4([4]byte{203, byte(round), byte(k), byte(j % 3)})
-				_, banned, err := s.Report(now, target, reporter, "spam")
+				_, banned, err := s.Report(now, target, Reporter{Addr: reporter}, "spam")
 				if err != nil {
 					fail(err)
 				}
@@ -209,8 +208,7 @@ func TestCrashLoop(t *testing.T) {
 		}
 		err = s.db.View(func(tx *bolt.Tx) error {
 			for _, r := range reports {
-				k := append(s.keys.current().prefixHash(prefix.Of(r[0])), s.keys.current().prefixHash(prefix.Of(r[1]))...)
-				if tx.Bucket(bucketReports).Get(k) == nil {
+				if tx.Bucket(bucketReports).Get(reportKey(s, r[0], r[1])) == nil {
 					return fmt.Errorf("acknowledged report missing")
 				}
 			}

@@ -37,6 +37,12 @@ var (
 	ErrBadReason = errors.New("store: unknown report reason")
 	// ErrBadTime means a zero or pre-1970 time where a real one is needed.
 	ErrBadTime = errors.New("store: invalid time")
+	// ErrFutureFormat means the database was written by a newer parley, in
+	// a format this one does not know; the file is left as it is.
+	ErrFutureFormat = errors.New("store: the database was written in a newer format")
+	// ErrBadBackup means a backup given to Restore is not a bbolt file
+	// that passes its consistency check.
+	ErrBadBackup = errors.New("store: the backup is not a readable parley database")
 	// ErrBadSession means a nil session or one that cannot be stored.
 	ErrBadSession = errors.New("store: invalid session")
 )

@@ -30,7 +30,9 @@ func FuzzOpenValue(f *testing.F) {
 	sess, _ := json.Marshal(testSession("seed", t0))
 	f.Add("sessions", sk, ks.seal(bucketSessions, sk, t0.UnixNano(), sess))
 	f.Add("reports", bytes.Repeat([]byte{1}, 64), ks.seal(bucketReports, bytes.Repeat([]byte{1}, 64), 5, report{at: 1, reason: 2}.marshal()))
-	f.Add("bans", bytes.Repeat([]byte{2}, 32), ks.seal(bucketBans, bytes.Repeat([]byte{2}, 32), 9, banRecord{until: 9, count: 3}.marshal()))
+	f.Add("bans", bytes.Repeat([]byte{2}, 32), ks.seal(bucketBans, bytes.Repeat([]byte{2}, 32), 9, banRecord{until: 9, count: 3, bits: 64,
+		strikes: [][]byte{bytes.Repeat([]byte{3}, strikeKeySize), bytes.Repeat([]byte{4}, strikeKeySize)}}.marshal()))
+	f.Add("strikes", bytes.Repeat([]byte{3}, strikeKeySize), ks.seal(bucketStrikes, bytes.Repeat([]byte{3}, strikeKeySize), 9, strikePlain))
 	f.Add("meta", checkKey(ks.id), ks.seal(bucketMeta, checkKey(ks.id), 0, checkPlain))
 	f.Add("sessions", sk, []byte{})
 	f.Add("bans", []byte{}, []byte{1, 0, 0, 0, 0})
@@ -51,6 +53,7 @@ func FuzzOpenValue(f *testing.F) {
 			unmarshalReport(plain)
 		case "bans":
 			unmarshalBan(plain)
+			unmarshalBanV1(plain)
 		}
 	})
 }
@@ -62,6 +65,7 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add(sess)
 	f.Add(report{at: t0.UnixNano(), reason: 3}.marshal())
 	f.Add(banRecord{until: t0.UnixNano(), count: 7}.marshal())
+	f.Add(banRecord{until: t0.UnixNano(), count: 2, bits: 56, strikes: [][]byte{bytes.Repeat([]byte{5}, strikeKeySize)}}.marshal())
 	f.Add([]byte(`{"id":"` + testID("seed") + `","met":{"x":1},"avoid":[null]}`))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, plain []byte) {
@@ -72,6 +76,9 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 		if b, err := unmarshalBan(plain); err == nil && !bytes.Equal(b.marshal(), plain) {
 			t.Fatalf("ban %x does not round-trip", plain)
+		}
+		if b, err := unmarshalBanV1(plain); err == nil && (b.until <= 0 || b.bits != 0 || b.strikes != nil) {
+			t.Fatalf("format-1 ban %x decoded to %+v", plain, b)
 		}
 	})
 }

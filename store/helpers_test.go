@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/store/prefix"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -27,6 +28,8 @@ func TestMain(m *testing.M) {
 		crashChild()
 	case "lock":
 		lockChild()
+	case "upgrade":
+		upgradeChild()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown PARLEY_STORE_CHILD")
 		os.Exit(2)
@@ -196,4 +199,16 @@ func count(t testing.TB, s *Store, bucket []byte) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// banKeyOf is the current key's ban key of a's /32 or /64.
+func banKeyOf(s *Store, a netip.Addr) []byte {
+	k := s.keyCache.get(s.keys.current(), prefix.Of(a))
+	return k[:]
+}
+
+// reportKey is where the report of target by a reporter prefix is stored.
+func reportKey(s *Store, target, reporter netip.Addr) []byte {
+	tag := s.keys.current().reporterTag(Reporter{Addr: reporter})
+	return append(banKeyOf(s, target), tag[:]...)
 }

@@ -119,7 +119,7 @@ func TestOpenRefusals(t *testing.T) {
 	keyPath := filepath.Join(dir, KeyName)
 	s := openT(t, Config{Dir: dir, Clock: clk.Now}) // key file generated
 	put(t, s, "a", testSession("a", t0))
-	if _, _, err := s.Report(t0, addr("192.0.2.1"), addr("192.0.2.2"), "spam"); err != nil {
+	if _, _, err := s.Report(t0, addr("192.0.2.1"), Reporter{Addr: addr("192.0.2.2")}, "spam"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -229,11 +229,11 @@ func TestKeyRotation(t *testing.T) {
 	keyUnderA := skey(s, "t").Hex()
 	put(t, s, "t", &Session{ID: testID("t"), Name: "before", Created: t0, LastSeen: t0})
 	for i, r := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-		if _, banned, err := s.Report(t0, target, addr(r), "abuse"); err != nil || banned != (i == 2) {
+		if _, banned, err := s.Report(t0, target, Reporter{Addr: addr(r)}, "abuse"); err != nil || banned != (i == 2) {
 			t.Fatalf("report %d: %v %v", i, banned, err)
 		}
 	}
-	if _, _, err := s.Report(t0, lone, addr("192.0.2.1"), "spam"); err != nil {
+	if _, _, err := s.Report(t0, lone, Reporter{Addr: addr("192.0.2.1")}, "spam"); err != nil {
 		t.Fatal(err)
 	}
 	idOfA := s.keys.current().id
@@ -256,7 +256,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	// The same reporter again, across the rotation: still a duplicate.
 	wBefore := s.Stats().Writes
-	if _, _, err := s.Report(t0.Add(time.Hour), lone, addr("192.0.2.1"), "spam"); err != nil {
+	if _, _, err := s.Report(t0.Add(time.Hour), lone, Reporter{Addr: addr("192.0.2.1")}, "spam"); err != nil {
 		t.Fatal(err)
 	}
 	if s.Stats().Writes != wBefore || count(t, s, bucketReports) != 4 {

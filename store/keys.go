@@ -34,6 +34,10 @@ const (
 	infoSessionSeal = "parley/v2/session-seal"
 	infoAddress     = "parley/v1/address"
 	infoSubkey      = "parley/v1/subkey/"
+	// Format 2: the salt of memory-hard ban keys and the key of reporter
+	// and strike tags (bankey.go).
+	infoBanSalt = "parley/v2/ban-salt"
+	infoTag     = "parley/v2/tag"
 )
 
 // keyID names a master key inside sealed values. It is derived from the key
@@ -52,6 +56,8 @@ type keyset struct {
 	// session's record: without the token it opens nothing.
 	sessionSeal []byte
 	address     []byte // HMAC key for address prefixes
+	banSalt     []byte // Argon2id salt of ban keys (16 bytes)
+	tag         []byte // HMAC key for reporter and strike tags
 }
 
 func derive(master []byte, info string) []byte {
@@ -68,6 +74,8 @@ func newKeyset(master []byte) *keyset {
 		session:     derive(master, infoSession),
 		sessionSeal: derive(master, infoSessionSeal),
 		address:     derive(master, infoAddress),
+		banSalt:     derive(master, infoBanSalt)[:16],
+		tag:         derive(master, infoTag),
 	}
 	copy(ks.id[:], derive(master, infoKeyID))
 	aead, err := chacha20poly1305.NewX(derive(master, infoSeal))

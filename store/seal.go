@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
@@ -154,21 +155,64 @@ func unmarshalReport(b []byte) (report, error) {
 	return report{at: int64(binary.BigEndian.Uint64(b[1:])), reason: b[9]}, nil
 }
 
-// banRecord is the plaintext of a bans record.
+// banRecord is the plaintext of a bans record (format 2).
 type banRecord struct {
 	until int64 // unix nanoseconds
 	count uint32
+	// bits is the prefix length the ban covers (32, 64, 56 or 48); 0 for a
+	// ban carried over from format 1, which covers the /32 or /64 of
+	// whoever is checked.
+	bits uint8
+	// strikes are the keys of the strike records this ban put on wider
+	// prefixes (escalate.go), so that lifting it takes them away too.
+	strikes [][]byte
 }
 
+const (
+	banRecordVersion = 2
+	banRecordMin     = 15
+	maxStrikes       = 2
+)
+
 func (p banRecord) marshal() []byte {
-	b := make([]byte, 13)
-	b[0] = recordVersion
+	b := make([]byte, banRecordMin, banRecordMin+len(p.strikes)*strikeKeySize)
+	b[0] = banRecordVersion
 	binary.BigEndian.PutUint64(b[1:], uint64(p.until))
 	binary.BigEndian.PutUint32(b[9:], p.count)
+	b[13] = p.bits
+	b[14] = byte(len(p.strikes))
+	for _, k := range p.strikes {
+		b = append(b, k...)
+	}
 	return b
 }
 
 func unmarshalBan(b []byte) (banRecord, error) {
+	if len(b) < banRecordMin || b[0] != banRecordVersion {
+		return banRecord{}, ErrCorrupt
+	}
+	r := banRecord{until: int64(binary.BigEndian.Uint64(b[1:])), count: binary.BigEndian.Uint32(b[9:]), bits: b[13]}
+	n := int(b[14])
+	switch {
+	case r.until <= 0, !validBanBits(r.bits), n > maxStrikes, len(b) != banRecordMin+n*strikeKeySize:
+		return banRecord{}, ErrCorrupt
+	}
+	for i := range n {
+		r.strikes = append(r.strikes, bytes.Clone(b[banRecordMin+i*strikeKeySize:banRecordMin+(i+1)*strikeKeySize]))
+	}
+	return r, nil
+}
+
+func validBanBits(bits uint8) bool {
+	switch bits {
+	case 0, 32, 64, 56, 48:
+		return true
+	}
+	return false
+}
+
+// unmarshalBanV1 reads a format-1 ban plaintext, for the upgrade only.
+func unmarshalBanV1(b []byte) (banRecord, error) {
 	if len(b) != 13 || b[0] != recordVersion {
 		return banRecord{}, ErrCorrupt
 	}
@@ -178,6 +222,10 @@ func unmarshalBan(b []byte) (banRecord, error) {
 	}
 	return r, nil
 }
+
+// strikePlain is the whole plaintext of a strike record: what a strike says
+// is in its key and its expiry.
+var strikePlain = []byte{recordVersion}
 
 // checkPlain is the plaintext of a key check record.
 var checkPlain = []byte("parley key check v1")

@@ -160,7 +160,7 @@ func TestPingCloseAndClosedErrors(t *testing.T) {
 	}
 	_, calls["GetSession"] = s.GetSession(k)
 	_, calls["SessionCount"] = s.SessionCount()
-	_, _, calls["Report"] = s.Report(t0, addr("192.0.2.1"), addr("192.0.2.2"), "spam")
+	_, _, calls["Report"] = s.Report(t0, addr("192.0.2.1"), Reporter{Addr: addr("192.0.2.2")}, "spam")
 	_, _, calls["Banned"] = s.Banned(t0, addr("192.0.2.1"))
 	_, calls["Bans"] = s.Bans(t0)
 	_, calls["Sweep"] = s.Sweep(t0)

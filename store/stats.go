@@ -17,7 +17,8 @@ type Stats struct {
 	Removed      uint64        // records the sweeper removed
 	Corrupt      uint64        // record openings that failed (corrupt or tampered values)
 	Reports      uint64        // reports recorded (duplicates and self-reports excluded)
-	Bans         uint64        // bans made or extended
+	Bans         uint64        // bans made or extended, wider IPv6 bans included
+	BanKeys      uint64        // memory-hard ban keys computed (prefixes not in the cache)
 }
 
 type counters struct {
@@ -56,5 +57,6 @@ func (s *Store) Stats() Stats {
 		Corrupt:      c.corrupt.Load(),
 		Reports:      c.reports.Load(),
 		Bans:         c.bans.Load(),
+		BanKeys:      s.keyCache.computed.Load(),
 	}
 }

@@ -25,9 +25,10 @@ var (
 	bucketReports  = []byte("reports")
 	bucketBans     = []byte("bans")
 	bucketExpiry   = []byte("expiry")
+	bucketStrikes  = []byte("strikes") // format 2: bans on wider IPv6 prefixes in the making (escalate.go)
 
-	allBuckets  = [][]byte{bucketMeta, bucketSessions, bucketReports, bucketBans, bucketExpiry}
-	dataBuckets = [][]byte{bucketSessions, bucketReports, bucketBans}
+	allBuckets  = [][]byte{bucketMeta, bucketSessions, bucketReports, bucketBans, bucketExpiry, bucketStrikes}
+	dataBuckets = [][]byte{bucketSessions, bucketReports, bucketBans, bucketStrikes}
 )
 
 // checkPrefix starts the meta key of a key check record: "check" + key id.
@@ -54,13 +55,21 @@ type Store struct {
 	retireMu   sync.Mutex // guards nextRetire
 	nextRetire time.Time  // when Sweep next looks for old keys no record uses
 
+	bans     *banSet   // every ban, in memory (banset.go)
+	keyCache *keyCache // prefix -> ban key, in memory (bankey.go)
+	// liftMu orders LiftBan against Report: a report holds it shared from
+	// its commit until its change reaches the ban set, a lift holds it
+	// alone, so the set never misses a lift or resurrects a lifted ban.
+	liftMu sync.RWMutex
+
 	st counters
 }
 
 // Open opens (or creates) the database in cfg.Dir, loading or generating
 // the master key first. It refuses to start with a wrong, short or missing
 // key, and returns ErrLocked within cfg.LockTimeout if another process has
-// the database open.
+// the database open. A database of a newer format is refused
+// (ErrFutureFormat) and left as it is; an older one is upgraded (format.go).
 func Open(cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -82,32 +91,120 @@ func Open(cfg Config) (*Store, error) {
 		}
 		old = append(old, k)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.LockTimeout, FreelistType: bolt.FreelistMapType})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
-	}
+	db, err := openBolt(path, cfg.LockTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("store: opening %s: %w", path, err)
-	}
-	db.MaxBatchDelay = cfg.BatchDelay
-	s := &Store{
-		cfg:          cfg,
-		db:           db,
-		keys:         newKeyring(master, old),
-		log:          cfg.Logger,
-		path:         path,
-		sweepChunk:   256,
-		sweepCollect: 16384,
-	}
-	if err := s.checkKeys(); err != nil {
-		db.Close()
 		return nil, err
 	}
+	s := build(cfg, db, newKeyring(master, old))
+	if err := s.prepare(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	s.db.MaxBatchDelay = cfg.BatchDelay
 	if err := s.retireOldKeys(); err != nil {
 		s.log.Warn("store: looking for unused old keys failed", "err", err)
 	}
-	s.log.Info("store opened", "path", path, "key_id", s.keys.current().id.String(), "old_keys", len(s.keys.keys)-1)
+	s.log.Info("store opened", "path", path, "format", FormatVersion, "key_id", s.keys.current().id.String(), "old_keys", len(s.keys.keys)-1, "bans", len(s.bans.bans))
 	return s, nil
+}
+
+func build(cfg Config, db *bolt.DB, keys *keyring) *Store {
+	return &Store{
+		cfg:          cfg,
+		db:           db,
+		keys:         keys,
+		log:          cfg.Logger,
+		path:         db.Path(),
+		sweepChunk:   256,
+		sweepCollect: 16384,
+		bans:         newBanSet(),
+		keyCache:     newKeyCache(cfg.BanKeyCache),
+	}
+}
+
+// prepare brings an open database to the current format: it checks the
+// format and the keys before it writes anything, initialises a new file,
+// upgrades an old one (format.go), finishes a compaction a crash
+// interrupted, and loads the bans into memory.
+func (s *Store) prepare() error {
+	removeTemps(filepath.Dir(s.path))
+	f, err := readFormat(s.db)
+	if err != nil {
+		return err
+	}
+	if f.version > FormatVersion {
+		return fmt.Errorf("%w: %s is format %d, this parley reads formats 1 to %d; run a newer parley or restore a backup of format %d or older",
+			ErrFutureFormat, s.path, f.version, FormatVersion, FormatVersion)
+	}
+	kc, err := verifyKeys(s.db, s.keys)
+	if err != nil {
+		return err
+	}
+	s.dropUnusedOldKeys(kc)
+	if f.version == 1 {
+		if err := s.upgrade(kc); err != nil {
+			return err
+		}
+		f.pending = true
+	} else if err := s.initKeys(kc, f.version == 0); err != nil {
+		return err
+	}
+	if f.pending {
+		if err := s.compact(); err != nil {
+			return err
+		}
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		s.loadBans(tx)
+		return nil
+	})
+}
+
+// openBolt opens the bbolt file at path, waiting up to timeout for its
+// lock. A file replaced while this process waited (an upgrade's compaction
+// or a restore renames a new file into place while holding the old one's
+// lock) is let go and the new one opened, so that two processes never use
+// two different files of one name.
+func openBolt(path string, timeout time.Duration) (*bolt.DB, error) {
+	for range 5 {
+		var f *os.File
+		opts := &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType,
+			OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+				fh, err := os.OpenFile(name, flag, mode)
+				if f == nil { // the database itself; later calls are Tx.WriteTo's own reads
+					f = fh
+					if testHookOpened != nil {
+						testHookOpened()
+					}
+				}
+				return fh, err
+			}}
+		db, err := bolt.Open(path, 0o600, opts)
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		}
+		if sameFile(f, path) {
+			return db, nil
+		}
+		db.Close()
+	}
+	return nil, fmt.Errorf("store: opening %s: the file keeps being replaced", path)
+}
+
+// testHookOpened, when set by a test, runs when openBolt has opened a file
+// and before it waits for the file's lock.
+var testHookOpened func()
+
+func sameFile(f *os.File, path string) bool {
+	if f == nil {
+		return false
+	}
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
 // loadMaster finds the master key: Config.Key, else the key file, else (only
@@ -146,19 +243,24 @@ func loadMaster(cfg Config, dbPath string) ([]byte, error) {
 	return k, nil
 }
 
-// checkKeys proves the keys open this database before anything is written.
-// Each master key that ever sealed a record has a check record in meta; every
-// one of them must be matched by a key given, and open with it. Only then is
-// the current key's own check record added (first run or rotation). Nothing
-// at all is written when the check fails.
-func (s *Store) checkKeys() error {
-	found := map[keyID]bool{}
+// keyCheck is what verifyKeys learnt of a database.
+type keyCheck struct {
+	found         map[keyID]bool // key ids with a check record that opened
+	missingBucket bool
+}
+
+// verifyKeys proves the keys open a database before anything is written.
+// Each master key that ever sealed a record has a check record in meta;
+// every one of them must be matched by a key given, and open with it. It
+// only reads.
+func verifyKeys(db *bolt.DB, keys *keyring) (keyCheck, error) {
+	kc := keyCheck{found: map[keyID]bool{}}
 	var unknown []keyID
-	var hasData, missingBucket bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	var hasData bool
+	err := db.View(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
-				missingBucket = true
+				kc.missingBucket = true
 			}
 		}
 		for _, name := range dataBuckets {
@@ -174,39 +276,47 @@ func (s *Store) checkKeys() error {
 		}
 		c := meta.Cursor()
 		for k, v := c.Seek(checkPrefix); k != nil && bytes.HasPrefix(k, checkPrefix); k, v = c.Next() {
+			if bytes.Equal(k, formatKey) {
+				continue
+			}
 			if len(k) != len(checkPrefix)+keyIDSize {
 				return fmt.Errorf("%w: malformed key check record", ErrCorrupt)
 			}
 			var id keyID
 			copy(id[:], k[len(checkPrefix):])
-			if s.keys.byID[id] == nil {
+			if keys.byID[id] == nil {
 				unknown = append(unknown, id)
 				continue
 			}
-			plain, h, err := s.keys.open(bucketMeta, k, v)
+			plain, h, err := keys.open(bucketMeta, k, v)
 			if err != nil || h.id != id || !bytes.Equal(plain, checkPlain) {
 				return fmt.Errorf("%w: the key check for key id %s failed", ErrWrongKey, id)
 			}
-			found[id] = true
+			kc.found[id] = true
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return kc, err
 	}
-	cur := s.keys.current()
+	cur := keys.current()
 	switch {
-	case len(unknown) > 0 && !found[cur.id]:
-		return fmt.Errorf("%w (key id %s; the database needs key id(s) %v)", ErrWrongKey, cur.id, unknown)
+	case len(unknown) > 0 && !kc.found[cur.id]:
+		return kc, fmt.Errorf("%w (key id %s; the database needs key id(s) %v)", ErrWrongKey, cur.id, unknown)
 	case len(unknown) > 0:
-		return fmt.Errorf("%w: records sealed under key id(s) %v remain; give that key in OldKeys until they expire", ErrWrongKey, unknown)
-	case len(found) == 0 && hasData:
-		return fmt.Errorf("%w: the database has records but no key check", ErrCorrupt)
+		return kc, fmt.Errorf("%w: records sealed under key id(s) %v remain; give that key in OldKeys until they expire", ErrWrongKey, unknown)
+	case len(kc.found) == 0 && hasData:
+		return kc, fmt.Errorf("%w: the database has records but no key check", ErrCorrupt)
 	}
-	// Old keys this database never used only cost HMACs on every lookup.
+	return kc, nil
+}
+
+// dropUnusedOldKeys forgets old keys this database never used: each would
+// only cost lookups.
+func (s *Store) dropUnusedOldKeys(kc keyCheck) {
 	kept := s.keys.keys[:1]
 	for _, ks := range s.keys.keys[1:] {
-		if found[ks.id] {
+		if kc.found[ks.id] {
 			kept = append(kept, ks)
 			continue
 		}
@@ -214,28 +324,46 @@ func (s *Store) checkKeys() error {
 		s.log.Warn("store: an old key is not used by this database; ignoring it", "key_id", ks.id.String())
 	}
 	s.keys.keys = kept
-	if found[cur.id] && !missingBucket {
+}
+
+// initKeys creates what a database of the current format needs and is
+// missing: the buckets, the current key's check record (first run or
+// rotation) and, on a new file, the format record.
+func (s *Store) initKeys(kc keyCheck, fresh bool) error {
+	cur := s.keys.current()
+	if kc.found[cur.id] && !kc.missingBucket && !fresh {
 		return nil
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := initTx(tx, cur, kc); err != nil {
+			return err
 		}
-		if found[cur.id] {
-			return nil
+		if fresh {
+			return tx.Bucket(bucketMeta).Put(formatKey, formatValue(FormatVersion))
 		}
-		k := checkKey(cur.id)
-		return tx.Bucket(bucketMeta).Put(k, cur.seal(bucketMeta, k, 0, checkPlain))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: initialising database: %w", err)
 	}
-	if len(found) > 0 && !found[cur.id] {
+	if len(kc.found) > 0 && !kc.found[cur.id] {
 		s.log.Info("store: key rotated; old keys stay needed until their records expire", "key_id", cur.id.String())
 	}
 	return nil
+}
+
+// initTx creates the missing buckets and the current key's check record.
+func initTx(tx *bolt.Tx, cur *keyset, kc keyCheck) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	if kc.found[cur.id] {
+		return nil
+	}
+	k := checkKey(cur.id)
+	return tx.Bucket(bucketMeta).Put(k, cur.seal(bucketMeta, k, 0, checkPlain))
 }
 
 // retireOldKeys drops the check record of every old key that no record is

@@ -125,6 +125,7 @@ func (s *Store) Sweep(now time.Time) (removed int, err error) {
 		}
 		after = due[len(due)-1]
 	}
+	s.bans.prune(nowN) // the bans just swept, and any that ended and failed to sweep
 	if err := s.maybeRetire(now); err != nil {
 		s.log.Warn("store: looking for unused old keys failed", "err", err)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"errors"
-	"github.com/parley-chat/parley/store/prefix"
 	"net/netip"
 	"testing"
 
@@ -33,17 +32,16 @@ func newFixture(t *testing.T) fixture {
 	put(t, s, "b", fx.b)
 	for _, target := range []netip.Addr{fx.t1, fx.t2} {
 		for _, r := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-			if _, _, err := s.Report(t0, target, addr(r), "abuse"); err != nil {
+			if _, _, err := s.Report(t0, target, Reporter{Addr: addr(r)}, "abuse"); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if _, _, err := s.Report(t0, fx.t3, addr("192.0.2.1"), "spam"); err != nil {
+	if _, _, err := s.Report(t0, fx.t3, Reporter{Addr: addr("192.0.2.1")}, "spam"); err != nil {
 		t.Fatal(err)
 	}
-	ks := s.keys.current()
-	fx.ban1, fx.ban2 = ks.prefixHash(prefix.Of(fx.t1)), ks.prefixHash(prefix.Of(fx.t2))
-	fx.rep3 = append(ks.prefixHash(prefix.Of(fx.t3)), ks.prefixHash(prefix.Of(addr("192.0.2.1")))...)
+	fx.ban1, fx.ban2 = banKeyOf(s, fx.t1), banKeyOf(s, fx.t2)
+	fx.rep3 = reportKey(s, fx.t3, addr("192.0.2.1"))
 	return fx
 }
 
@@ -163,7 +161,7 @@ func TestTamperedRecords(t *testing.T) {
 				if len(bans) != 1 {
 					t.Fatalf("Bans kept %d, want 1", len(bans))
 				}
-				_, _, err = s.Report(t0, fx.t2, addr("192.0.2.9"), "spam")
+				_, _, err = s.Report(t0, fx.t2, Reporter{Addr: addr("192.0.2.9")}, "spam")
 				isCorrupt(t, "Report against the target", err)
 			},
 		},
@@ -189,7 +187,7 @@ func TestTamperedRecords(t *testing.T) {
 			},
 			check: func(t *testing.T, fx fixture, s *Store) {
 				n := count(t, s, bucketReports)
-				_, _, err := s.Report(t0, fx.t3, addr("192.0.2.8"), "spam")
+				_, _, err := s.Report(t0, fx.t3, Reporter{Addr: addr("192.0.2.8")}, "spam")
 				isCorrupt(t, "Report against the target", err)
 				if count(t, s, bucketReports) != n {
 					t.Fatal("a report was stored beside a corrupt one")
@@ -229,6 +227,15 @@ func edit(tx *bolt.Tx, bucket, key []byte, change func([]byte) []byte) place {
 	return place{bucket, key}
 }
 
+// keyACheck is the meta key of keyA's key check record.
+func keyACheck(t *testing.T) []byte {
+	m, err := parseKey(keyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return checkKey(newKeyset(m).id)
+}
+
 // A damaged or removed key check makes Open refuse, writing nothing.
 func TestTamperedKeyCheck(t *testing.T) {
 	tests := []struct {
@@ -237,13 +244,11 @@ func TestTamperedKeyCheck(t *testing.T) {
 		want   error
 	}{
 		{"flipped bit", func(tx *bolt.Tx) {
-			c := tx.Bucket(bucketMeta).Cursor()
-			k, v := c.Seek(checkPrefix)
-			tx.Bucket(bucketMeta).Put(bytes.Clone(k), flip(-1)(v))
+			k := keyACheck(t)
+			tx.Bucket(bucketMeta).Put(k, flip(-1)(tx.Bucket(bucketMeta).Get(k)))
 		}, ErrWrongKey},
 		{"removed while records exist", func(tx *bolt.Tx) {
-			k, _ := tx.Bucket(bucketMeta).Cursor().Seek(checkPrefix)
-			tx.Bucket(bucketMeta).Delete(bytes.Clone(k))
+			tx.Bucket(bucketMeta).Delete(keyACheck(t))
 		}, ErrCorrupt},
 		{"malformed key", func(tx *bolt.Tx) {
 			tx.Bucket(bucketMeta).Put([]byte("checkX"), []byte("x"))

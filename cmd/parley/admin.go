@@ -8,14 +8,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -40,6 +44,10 @@ type adminServer struct {
 	enabled bool // the admin API is on (a token is configured)
 	started time.Time
 
+	dataDir   string     // where a backup is spooled before it is sent
+	keySource string     // where the master key comes from, for backups: the key file or PARLEY_KEY
+	backupMu  sync.Mutex // one backup at a time
+
 	ln  net.Listener
 	srv *http.Server
 }
@@ -60,6 +68,11 @@ func newAdminServer(a *app) (*adminServer, error) {
 		relay:   a.relay,
 		started: time.Now(),
 		ln:      ln,
+		dataDir: a.cfg.DataDir,
+	}
+	s.keySource = a.cfg.KeyFile
+	if a.cfg.Key != "" {
+		s.keySource = "PARLEY_KEY (the environment)"
 	}
 	if a.cfg.AdminToken != "" {
 		s.enabled = true
@@ -90,6 +103,7 @@ func newAdminServer(a *app) (*adminServer, error) {
 		mux.Handle("DELETE /admin/bans/{key}", s.auth(s.serveLiftBan))
 		mux.Handle("GET /admin/ban-lookup", s.auth(s.serveBanLookup))
 		mux.Handle("GET /admin/stats", s.auth(s.serveStats))
+		mux.Handle("GET /admin/backup", s.auth(s.serveBackup))
 	}
 	s.srv = &http.Server{
 		Handler:           noStore(mux),
@@ -235,6 +249,7 @@ type banJSON struct {
 	Key   string    `json:"key"`
 	Until time.Time `json:"until"`
 	Count int       `json:"count"`
+	Bits  int       `json:"bits"` // the prefix length banned; 0 for a ban from before format 2 (a /32 or /64)
 }
 
 func (s *adminServer) serveBans(w http.ResponseWriter, _ *http.Request) {
@@ -252,7 +267,7 @@ func (s *adminServer) serveBans(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	for _, b := range bans {
-		resp.Bans = append(resp.Bans, banJSON{Key: b.Key, Until: b.Until.UTC(), Count: b.Count})
+		resp.Bans = append(resp.Bans, banJSON{Key: b.Key, Until: b.Until.UTC(), Count: b.Count, Bits: b.Bits})
 	}
 	writeJSONResponse(w, http.StatusOK, resp)
 }
@@ -278,7 +293,7 @@ func (s *adminServer) serveBanLookup(w http.ResponseWriter, r *http.Request) {
 		Ban    *banJSON `json:"ban,omitempty"`
 	}{Banned: banned}
 	if banned {
-		resp.Ban = &banJSON{Key: ban.Key, Until: ban.Until.UTC(), Count: ban.Count}
+		resp.Ban = &banJSON{Key: ban.Key, Until: ban.Until.UTC(), Count: ban.Count, Bits: ban.Bits}
 	}
 	writeJSONResponse(w, http.StatusOK, resp)
 }
@@ -297,6 +312,49 @@ func (s *adminServer) serveLiftBan(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("lifting a ban failed", "err", err)
 		plain(w, http.StatusInternalServerError, "internal error\n")
 	}
+}
+
+// serveBackup is GET /admin/backup: a consistent copy of the database,
+// sealed as it is on disk and without its key. It is spooled to an
+// unlinked file in the data dir first, so that bbolt's read transaction
+// lasts as long as a local copy, not as long as the client takes to read
+// (a long one holds up writes that grow the file); the headers say which
+// key opens it and where the server reads that key from.
+func (s *adminServer) serveBackup(w http.ResponseWriter, _ *http.Request) {
+	if !s.backupMu.TryLock() {
+		plain(w, http.StatusConflict, "a backup is already running\n")
+		return
+	}
+	defer s.backupMu.Unlock()
+	f, err := os.CreateTemp(s.dataDir, ".backup-*")
+	if err != nil {
+		s.log.Error("backup failed", "err", err)
+		plain(w, http.StatusInternalServerError, "internal error\n")
+		return
+	}
+	_ = os.Remove(f.Name()) // nothing stays behind, whatever happens next
+	defer f.Close()
+	n, err := s.store.Backup(f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		s.log.Error("backup failed", "err", err)
+		plain(w, http.StatusInternalServerError, "internal error\n")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	h.Set("Content-Disposition", `attachment; filename="parley.db"`)
+	h.Set("Parley-Key-Id", s.store.KeyID())
+	h.Set("Parley-Key-Source", s.keySource)
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, f); err != nil {
+		s.log.Warn("sending a backup failed", "err", err)
+		return
+	}
+	s.log.Info("backup taken through the admin api", "bytes", n)
 }
 
 // adminStats is GET /admin/stats: process health and totals, no person.

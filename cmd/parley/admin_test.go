@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/signaling/proto"
 
 	"github.com/parley-chat/parley/signaling/client"
+	"github.com/parley-chat/parley/store"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
@@ -182,7 +183,7 @@ func TestAdminBans(t *testing.T) {
 	base := ta.adminURL(t)
 	now := time.Now()
 	target := netip.MustParseAddr("198.51.100.7")
-	ban, banned, err := ta.store.Report(now, target, netip.MustParseAddr("203.0.113.9"), "abuse")
+	ban, banned, err := ta.store.Report(now, target, store.Reporter{Addr: netip.MustParseAddr("203.0.113.9")}, "abuse")
 	if err != nil || !banned {
 		t.Fatalf("report: banned=%v err=%v", banned, err)
 	}

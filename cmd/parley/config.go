@@ -87,7 +87,7 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.StringVar(&c.Topics, "topics", "", "JSON file with the preference list and the statements (default: the embedded demo list)")
 	durationFlag(fs, &c.SessionTTL, "session-ttl", time.Hour, "how long a session is kept after its last activity")
 	durationFlag(fs, &c.ResumeWindow, "resume-window", 30*time.Second, "how long a chat waits for a person who dropped or reloaded")
-	fs.IntVar(&c.BanAfter, "ban-after", 3, "reports from distinct people that ban an address")
+	fs.IntVar(&c.BanAfter, "ban-after", 3, "reports from distinct networks (an IPv4 address or an IPv6 /64; one group room counts once) that ban the reported IPv4 address or IPv6 /64; IPv6 bans widen to the /56 or /48 when several /64s under it are banned")
 	durationFlag(fs, &c.BanFor, "ban-for", 90*day, "how long a ban lasts")
 	durationFlag(fs, &c.ReportWindow, "report-window", 90*day, "how long a report is kept and counts")
 	durationFlag(fs, &c.InterestWait, "interest-wait", 5*time.Second, "how long interests mode waits for a shared interest before matching at random")
@@ -128,7 +128,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 
 	fs.Usage = func() {
 		fmt.Fprintf(out, "parley %s: anonymous one-to-one chats between strangers, by text or video.\n\n", version)
-		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n\nEvery flag can also be set by its environment variable; a flag wins.\n")
+		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n       parley backup [flags] FILE   (a running server's database, through the admin API)\n       parley restore [flags] FILE  (in place of a stopped server's database)\n\nEvery flag can also be set by its environment variable; a flag wins.\n")
 		fmt.Fprintf(out, "Durations are written with d, h, m or s: 90d, 2160h, 1h30m and 30s all work.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			def := f.DefValue

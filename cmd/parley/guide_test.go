@@ -82,6 +82,10 @@ var guideCommands = map[string]guideCommand{
 
 	`sudo systemctl restart parley`: {kind: guideSystemd},
 
+	`sudo systemctl stop parley`: {kind: guideSystemd},
+	`sudo parley restore --data-dir /var/lib/parley --key-file /etc/parley/parley.key /var/lib/parley-backup/parley.db`: {kind: guideRun, want: "is now"},
+	`sudo systemctl start parley`: {kind: guideSystemd},
+
 	`parley --listen :443 --acme-domain chat.example.org`:                                                                         {kind: guideServe},
 	`parley --listen :443 --acme-domain chat.example.org --acme-directory https://acme-staging-v02.api.letsencrypt.org/directory`: {kind: guideServe},
 	`parley --listen :443 --tls-cert /etc/parley/tls/fullchain.pem --tls-key /etc/parley/tls/privkey.pem`:                         {kind: guideServe},
@@ -366,6 +370,10 @@ func (s *guideSandbox) play(cmd string) {
 		s.startNode()
 	case "sudo systemctl restart parley":
 		s.stopNode()
+		s.startNode()
+	case "sudo systemctl stop parley":
+		s.stopNode()
+	case "sudo systemctl start parley":
 		s.startNode()
 	case "sudo journalctl -u parley -n 20":
 		if !strings.Contains(s.nodeLog.String(), `"msg":"parley serving"`) {

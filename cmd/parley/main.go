@@ -21,9 +21,16 @@ func main() {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "version" {
-		fmt.Fprintf(stdout, "parley %s\n", version)
-		return 0
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintf(stdout, "parley %s\n", version)
+			return 0
+		case "backup":
+			return runBackup(args[1:], getenv, stdout, stderr)
+		case "restore":
+			return runRestore(args[1:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := parseConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
