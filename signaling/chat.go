@@ -104,13 +104,16 @@ func (h *hub) formPair(p matcher.Pair, now time.Time) {
 		h.m.observeMatched(now.Sub(s.queuedAt))
 		h.markDirtyLocked(s, now)
 	}
-	unlockTwo(a, b)
+	// The room is registered and both are told while both sessions are
+	// locked: whatever ends the chat takes one of these locks, so its
+	// partner-left always comes after matched, and it finds the room.
 	h.addRoom(r)
-	h.daily.pairFormed(now)
-	h.m.pairs.Add(1)
 	for _, m := range r.members {
 		h.sendMatched(r, m, false)
 	}
+	unlockTwo(a, b)
+	h.daily.pairFormed(now)
+	h.m.pairs.Add(1)
 }
 
 // requeueAfterFailedPair puts back a person the matcher took out of the
