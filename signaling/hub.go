@@ -56,7 +56,8 @@ type hub struct {
 	sessions map[string]*session
 	byKey    map[string]*session // by the store key of the current token
 	byCred   map[string]*session // by TURN credential id
-	rooms    map[string]*room    // open chats
+	rooms    map[string]*room    // open chats, by id
+	groups   map[string]*room    // open group rooms, by the hex of their key
 	closing  bool
 }
 
@@ -72,6 +73,7 @@ func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
 		byKey:    make(map[string]*session),
 		byCred:   make(map[string]*session),
 		rooms:    make(map[string]*room),
+		groups:   make(map[string]*room),
 	}
 	h.persist = newPersister(h)
 	return h, nil
@@ -212,7 +214,10 @@ func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*s
 		// Opposite mode cannot be repeated: the preference is never stored.
 		sess.join = &proto.Join{Mode: rec.Mode, Media: rec.Media, Name: rec.Name, Interests: rec.Interests, HideIP: rec.HideIP}
 	}
-	if rec.Chat != "" {
+	switch {
+	case rec.RoomKey != "":
+		h.rejoinStoredGroup(sess, rec, now)
+	case rec.Chat != "":
 		h.rejoinStoredChat(sess, rec, now)
 	}
 	return sess, nil
@@ -343,6 +348,25 @@ func (h *hub) housekeeping(now time.Time) {
 		s.mu.Unlock()
 		if idle {
 			h.forgetIfIdle(s)
+		}
+	}
+	// A room in use is activity too: its record must not expire while its
+	// members talk over their data channels, which the server never sees.
+	h.mu.RLock()
+	groups := make([]*room, 0, len(h.groups))
+	for _, r := range h.groups {
+		groups = append(groups, r)
+	}
+	h.mu.RUnlock()
+	for _, r := range groups {
+		r.mu.Lock()
+		touch := !r.closed && now.Sub(r.group.lastActive) >= touchEvery
+		if touch {
+			r.group.lastActive = now
+		}
+		r.mu.Unlock()
+		if touch {
+			h.persist.markRoom(r)
 		}
 	}
 }

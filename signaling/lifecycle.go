@@ -51,7 +51,18 @@ func (h *hub) hello(sess *session, gen uint64, version int, addr netip.Addr, now
 	if missed != "" {
 		h.send(sess.id, &proto.Outbound{Type: proto.TypePartnerLeft, Reason: missed})
 	}
-	if r != nil {
+	if r != nil && r.group != nil {
+		// Back in a group room: told the room again, and the others start
+		// afresh with this member, who makes the offers as a newcomer does.
+		if me, ok := r.member(peer); ok {
+			h.sendRoomJoined(r, me)
+			for _, o := range r.others(peer) {
+				if o.sid != "" {
+					h.send(o.sid, &proto.Outbound{Type: proto.TypePeerJoined, Peer: me.peer, Name: me.name, Resumed: proto.Bool(true)})
+				}
+			}
+		}
+	} else if r != nil {
 		me, ok := r.member(peer)
 		if !ok {
 			return
@@ -135,9 +146,13 @@ func (h *hub) detach(sess *session, gen uint64, now time.Time) {
 	h.markDirtyLocked(sess, now)
 	sess.mu.Unlock()
 	if r != nil {
+		m := &proto.Outbound{Type: proto.TypePartnerReconnecting}
+		if r.group != nil {
+			m.Peer = peer // in a room, which member is reconnecting
+		}
 		for _, o := range r.others(peer) {
 			if o.sid != "" {
-				h.send(o.sid, &proto.Outbound{Type: proto.TypePartnerReconnecting})
+				h.send(o.sid, m)
 			}
 		}
 	}
@@ -185,7 +200,7 @@ func (h *hub) rejoinStoredChat(sess *session, rec *store.Session, now time.Time)
 			partnerRole = proto.RoleOfferer
 		}
 		r.members = []member{
-			{peer: rec.Peer, sid: sess.id, name: rec.Name, role: rec.Role, hideIP: rec.HideIP},
+			{peer: rec.Peer, sid: sess.id, name: rec.ChatName, role: rec.Role, hideIP: rec.ChatHideIP},
 			{peer: rec.PartnerPeer, role: partnerRole},
 		}
 		h.rooms[r.id] = r
@@ -200,7 +215,7 @@ func (h *hub) rejoinStoredChat(sess *session, rec *store.Session, now time.Time)
 			r.mu.Unlock()
 			return // not the chat it remembers any more
 		}
-		r.members[i].sid, r.members[i].name, r.members[i].hideIP = sess.id, rec.Name, rec.HideIP
+		r.members[i].sid, r.members[i].name, r.members[i].hideIP = sess.id, rec.ChatName, rec.ChatHideIP
 		if r.waiting != nil {
 			r.waiting.Stop()
 			r.waiting = nil

@@ -128,7 +128,12 @@ func (h *hub) snapshotLocked(sess *session) *store.Session {
 	}
 	if r := sess.chat; r != nil {
 		rec.Chat, rec.Peer = r.id, sess.peer
-		if v, ok := r.view(sess.peer); ok {
+		if m, ok := r.member(sess.peer); ok {
+			rec.ChatName, rec.ChatHideIP = m.name, m.hideIP
+		}
+		if r.group != nil {
+			rec.RoomKey = r.group.key.Hex()
+		} else if v, ok := r.view(sess.peer); ok {
 			rec.PartnerPeer, rec.Role, rec.Statement = v.partnerPeer, v.role, v.statementID
 		}
 	}
