@@ -42,6 +42,12 @@ type Config struct {
 	// ResumeWindow is how long a pair waits for a person who dropped.
 	// Default 30s.
 	ResumeWindow time.Duration
+	// ByeWindow replaces ResumeWindow for a connection that said bye (its
+	// page went away) shortly before it closed: a reload is back well
+	// within it, a closed tab is not, and its partner learns so in seconds
+	// rather than after the whole resume window. Default 5s; at most
+	// ResumeWindow.
+	ByeWindow time.Duration
 	// SessionTTL is the store's retention after the last activity, stated
 	// to people in /api/me. Default 1h.
 	SessionTTL time.Duration
@@ -110,6 +116,8 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.InterestWait, 5*time.Second)
 	def(&c.ResumeWindow, 30*time.Second)
+	def(&c.ByeWindow, 5*time.Second)
+	c.ByeWindow = min(c.ByeWindow, c.ResumeWindow)
 	def(&c.SessionTTL, time.Hour)
 	def(&c.ReportGrace, 5*time.Minute)
 	def(&c.HelloTimeout, 10*time.Second)
@@ -147,6 +155,9 @@ func (c *Config) validate() error {
 	}
 	if c.PongWait <= c.PingInterval {
 		return errors.New("signaling: config: the pong wait must be longer than the ping interval")
+	}
+	if c.ResumeWindow < 0 || c.ByeWindow < 0 {
+		return errors.New("signaling: config: the resume and bye windows must be positive")
 	}
 	if c.MaxConnsPerAddr < 0 || c.MaxConns < 0 || c.SendQueue < 1 || c.MessagesPerSecond < 0 || c.ActionsPerSecond < 0 {
 		return errors.New("signaling: config: limits must be positive")

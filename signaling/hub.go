@@ -38,7 +38,7 @@ func (s *Server) handle(c *conn, sess *session, m *Inbound) error {
 		if !c.actionLimiter.Allow() {
 			return ErrRateLimited
 		}
-	case TypeLeave:
+	case TypeLeave, TypeBye:
 	default:
 		return ErrUnknownType
 	}
@@ -53,7 +53,16 @@ func (s *Server) handle(c *conn, sess *session, m *Inbound) error {
 	case TypeNext:
 		return s.next(sess, now)
 	case TypeLeave:
-		s.leave(sess, now)
+		reason := ReasonLeave
+		if m.Reason == ReasonFailed {
+			reason = ReasonFailed
+		}
+		s.leave(sess, reason, now)
+		return nil
+	case TypeBye:
+		// Nothing changes until the socket closes; no answer, the page is
+		// going away.
+		c.byeAt = now
 		return nil
 	default: // report
 		if !reportReasons[m.Reason] {
@@ -131,6 +140,7 @@ func (s *Server) limits() *Limits {
 		MaxInterests:        MaxInterests,
 		MaxInterestLength:   MaxInterestLength,
 		ResumeWindowSeconds: int(s.cfg.ResumeWindow / time.Second),
+		ByeWindowSeconds:    int(s.cfg.ByeWindow / time.Second),
 		MessagesPerSecond:   int(s.cfg.MessagesPerSecond),
 	}
 }
@@ -322,12 +332,14 @@ func (s *Server) requeueLocked(sess *session, now time.Time) {
 	}
 }
 
-func (s *Server) leave(sess *session, now time.Time) {
+// leave ends the chat (the partner hears reason: leave, or failed when this
+// browser could not connect) or leaves the queue.
+func (s *Server) leave(sess *session, reason string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch sess.state {
 	case statePaired:
-		s.endPairLocked(sess, ReasonLeave, false, now)
+		s.endPairLocked(sess, reason, false, now)
 	case stateQueued:
 		s.eng.Leave(sess.id)
 		sess.state = stateIdle
@@ -464,30 +476,38 @@ func (s *Server) disconnected(c *conn, sess *session, now time.Time) {
 		return // the pair stays in the store; the next process resumes it
 	}
 	s.markDirty(sess, now)
+	// A page that said bye just before its socket closed was closed or
+	// reloaded: a reload returns within the bye window, a closed tab never.
+	window, reason := s.cfg.ResumeWindow, ReasonGone
+	if !c.byeAt.IsZero() && now.Sub(c.byeAt) <= s.cfg.ByeWindow {
+		window, reason = s.cfg.ByeWindow, ReasonClosed
+	}
 	switch sess.state {
 	case statePaired:
 		if p := sess.partner; p != nil && p.conn != nil {
 			p.conn.send(encode(&Outbound{Type: TypePartnerReconnecting}))
 		}
-		s.startGraceLocked(sess, now)
+		s.startGraceLocked(sess, window, reason)
 	case stateQueued:
 		s.eng.Leave(sess.id)
 		sess.state = stateIdle
 		sess.wasQueued = true
-		s.startGraceLocked(sess, now)
+		s.startGraceLocked(sess, window, reason)
 	default:
 		if !sess.banned {
-			s.startGraceLocked(sess, now)
+			s.startGraceLocked(sess, window, reason)
 		} else {
 			s.forgetIfGoneLocked(sess)
 		}
 	}
 }
 
-func (s *Server) startGraceLocked(sess *session, now time.Time) {
+// startGraceLocked holds sess for window; if it has not returned by then,
+// its chat ends and the partner hears reason (gone, or closed after bye).
+func (s *Server) startGraceLocked(sess *session, window time.Duration, reason string) {
 	sess.stopGrace()
 	var t *time.Timer
-	t = time.AfterFunc(s.cfg.ResumeWindow, func() {
+	t = time.AfterFunc(window, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if sess.grace != t || sess.conn != nil || s.closing {
@@ -497,7 +517,7 @@ func (s *Server) startGraceLocked(sess *session, now time.Time) {
 		now := s.cfg.Clock()
 		sess.wasQueued = false
 		if sess.state == statePaired {
-			s.endPairLocked(sess, ReasonGone, false, now)
+			s.endPairLocked(sess, reason, false, now)
 		}
 		s.forgetIfGoneLocked(sess)
 	})

@@ -32,6 +32,10 @@ const (
 	TypeNext   = "next"
 	TypeLeave  = "leave"
 	TypeReport = "report"
+	// TypeBye says the page is going away (closed or reloaded, the browser
+	// cannot tell which): if the socket closes soon after, the chat waits
+	// ByeWindow for a return instead of ResumeWindow.
+	TypeBye = "bye"
 )
 
 // Server to client message types.
@@ -53,6 +57,13 @@ const (
 	ReasonLeave  = "leave"
 	ReasonGone   = "gone"
 	ReasonBanned = "banned"
+	// ReasonClosed: the partner said bye and did not come back within the
+	// bye window (the tab was closed).
+	ReasonClosed = "closed"
+	// ReasonFailed: the partner's browser could not connect to yours (ICE or
+	// DTLS failed, or no connection within its bound) and sent leave with
+	// reason failed. Also the only leave reason the server acts on.
+	ReasonFailed = "failed"
 )
 
 // Inbound is every field a client message may carry. Unknown fields are
@@ -76,7 +87,7 @@ type Inbound struct {
 	// signal
 	Data *SignalData `json:"data,omitempty"`
 
-	// report
+	// report; leave ("failed" only, anything else is a plain leave)
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -269,10 +280,11 @@ type Limits struct {
 	MaxInterests        int `json:"maxInterests"`
 	MaxInterestLength   int `json:"maxInterestLength"`
 	ResumeWindowSeconds int `json:"resumeWindowSeconds"`
+	ByeWindowSeconds    int `json:"byeWindowSeconds"`
 	MessagesPerSecond   int `json:"messagesPerSecond"`
 }
 
-var features = []string{"random", "opposite", "interests", "text", "video", "hideIP", "resume", "report"}
+var features = []string{"random", "opposite", "interests", "text", "video", "hideIP", "resume", "report", "bye"}
 
 func boolPtr(b bool) *bool { return &b }
 

@@ -141,7 +141,7 @@ func (s *Server) restore(now time.Time) error {
 	}
 	for _, sess := range s.sessions {
 		sess.partner = s.sessions[sess.rec.Partner]
-		s.startGraceLocked(sess, now)
+		s.startGraceLocked(sess, s.cfg.ResumeWindow, ReasonGone)
 	}
 	if n := len(s.sessions); n > 0 {
 		s.log.Info("pairs restored from the store", "people", n)

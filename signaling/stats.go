@@ -39,7 +39,7 @@ func newCounters() *counters {
 		codes = append(codes, m.code)
 	}
 	return &counters{
-		messages:      newTally(TypeHello, TypeJoin, TypeSignal, TypeNext, TypeLeave, TypeReport),
+		messages:      newTally(TypeHello, TypeJoin, TypeSignal, TypeNext, TypeLeave, TypeReport, TypeBye),
 		errors:        newTally(codes...),
 		refused:       newTally(refusedOrigin, refusedCapacity),
 		joinToMatched: newHistogram(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
