@@ -69,8 +69,10 @@ func TestBrowserStaticPages(t *testing.T) {
 		const keys = [...document.querySelectorAll('[data-i18n]')].map((e) => e.dataset.i18n)
 			.concat([...document.querySelectorAll('[data-i18n-placeholder]')].map((e) => e.dataset.i18nPlaceholder))
 			.concat([...document.querySelectorAll('[data-i18n-aria-label]')].map((e) => e.dataset.i18nAriaLabel))
-			.concat(['connecting', 'direct', 'relay', 'reconnecting', 'partnerReconnecting', 'failed', 'ended', 'server'].map((s) => 'state.' + s))
-			.concat(['next', 'leave', 'gone', 'banned', 'you', 'reported'].map((s) => 'left.' + s));
+			.concat(['connecting', 'direct', 'relay', 'reconnecting', 'interrupted', 'partnerReconnecting', 'failed', 'ended', 'server'].map((s) => 'state.' + s))
+			.concat(['next', 'leave', 'gone', 'closed', 'failed', 'banned', 'you', 'reported', 'over'].map((s) => 'left.' + s))
+			.concat(['random', 'opposite', 'interests', 'interestsNone', 'media.text', 'media.video', 'path.connecting', 'path.direct', 'path.relay', 'path.relayHidden'].map((s) => 'intro.' + s))
+			.concat(['camera.insecure', 'camera.missing', 'closed.takenOver', 'closed.takenOverTitle', 'start.notifyDenied', 'chat.waitAway', 'chat.waitInterrupted', 'title.matched', 'title.messages', 'notify.title', 'notify.body', 'webrtc.form']);
 		return keys.filter((k) => !m.has(k));
 	})`); len(bad) > 0 {
 		t.Errorf("keys without a string: %q", bad)

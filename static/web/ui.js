@@ -71,7 +71,15 @@ export function addMessage(m, partnerName) {
   time.textContent = timeString(m.ts);
   item.append(who, text, time);
   box.append(item);
-  box.scrollTop = box.scrollHeight;
+  // The conversation (opening lines and messages) scrolls as one.
+  const scroller = $('conversation') || box;
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+/** setText shows the string of key in el, and keeps the key so a language switch re-labels it. */
+export function setText(el, key, params) {
+  el.dataset.i18n = key;
+  el.textContent = t(key, params);
 }
 
 export function clearTranscript() {
