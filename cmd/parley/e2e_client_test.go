@@ -369,3 +369,42 @@ func TestBrowserStartFitsPhone(t *testing.T) {
 	b.shots("start-opposite-open")
 	b.checkClean()
 }
+
+// TestBrowserPrivacyErase: the privacy notice shows what the server keeps about this browser's
+// session (GET /api/me) and erases it (DELETE /api/me) after a confirmation, in both languages.
+func TestBrowserPrivacyErase(t *testing.T) {
+	app := startE2EApp(t, nil)
+	b := newBrowser(t, "ann", 1280, 800)
+	b.open(app.URL)
+	b.start(joinOpts{name: "Ann"})
+	b.waitScreen("queue", shortWait)
+	b.click("queue-cancel")
+	b.waitScreen("start", shortWait)
+	// The session is written to the store off the request path.
+	waitFor[bool](b, "the session stored", `fetch('/api/me').then((r) => r.json()).then((me) => !!me.session && me.session.name === 'Ann')`, shortWait)
+	for _, l := range []string{"nl", "en"} {
+		b.navigate(app.URL + "/privacy?lang=" + l)
+		waitFor[bool](b, "privacy page", `!!document.getElementById('me-show')`, shortWait)
+		if got := evalT[string](b, `[...document.querySelectorAll('.lang-switch a')].map((a) => a.textContent).join('/')`); got != "EN/NL" {
+			t.Errorf("%s: the language links say %q, want EN/NL as on the main page", l, got)
+		}
+		b.shotsAsIs("privacy-" + l)
+		b.click("me-show")
+		waitFor[bool](b, "the stored session", `document.getElementById('me-data').textContent.includes('"name": "Ann"')`, shortWait)
+		b.click("me-erase")
+		waitFor[bool](b, "the confirmation", `!document.getElementById('me-confirm').hidden`, shortWait)
+		b.shotsAsIs("privacy-erase-confirm-" + l)
+		if l == "nl" {
+			b.click("me-no") // nothing happens
+			continue
+		}
+		b.click("me-yes")
+		waitFor[bool](b, "erased", `!document.getElementById('me-done').hidden`, shortWait)
+		waitFor[bool](b, "nothing stored", `document.getElementById('me-data').textContent.includes('"session": null')`, shortWait)
+		b.shotsAsIs("privacy-erased-" + l)
+	}
+	if c := b.cookie(); c != "" {
+		t.Errorf("the session cookie is still set after erasing")
+	}
+	b.checkClean()
+}

@@ -24,6 +24,7 @@ const state = {
   joinPending: false, // a join was sent and neither queued, matched nor an error came back yet
   lastJoin: null, // the last join, to queue again after "find someone new" or a reconnect
   chat: null, // {pair, name, mode, media, statement, shared, hideIP}
+  shown: null, // the chat on screen: state.chat, or the one that ended and is still shown
   call: null, // the current Call
   stream: null, // camera and microphone, video mode only
   banned: false,
@@ -345,12 +346,13 @@ function playRemote() {
 }
 
 function partnerName() {
-  return (state.chat && state.chat.name) || t('chat.stranger');
+  return (state.shown && state.shown.name) || t('chat.stranger');
 }
 
 /** renderChat draws the chat screen for state.chat; fresh: reset transcript and focus. */
 function renderChat(fresh) {
   const c = state.chat;
+  state.shown = c;
   $('partner-name').textContent = partnerName();
   ui.setConnState('connecting');
   state.path = 'connecting';
@@ -371,7 +373,7 @@ function renderChat(fresh) {
 
 /** renderIntro writes the chat's opening lines: who, how they were matched, and the path. */
 function renderIntro() {
-  const c = state.chat;
+  const c = state.shown;
   if (!c) return;
   let key = 'intro.random';
   if (c.mode === 'opposite') key = 'intro.opposite';
@@ -386,13 +388,13 @@ function renderIntro() {
 function renderPath() {
   let key = 'intro.path.connecting';
   if (state.path === 'direct') key = 'intro.path.direct';
-  else if (state.path === 'relay') key = state.chat && state.chat.hideIP ? 'intro.path.relayHidden' : 'intro.path.relay';
+  else if (state.path === 'relay') key = state.shown && state.shown.hideIP ? 'intro.path.relayHidden' : 'intro.path.relay';
   $('intro-path').textContent = t(key);
   $('intro-path').dataset.path = state.path;
 }
 
 function renderStatement() {
-  const s = state.chat && state.chat.statement;
+  const s = state.shown && state.shown.statement;
   $('statement').hidden = !s;
   if (s) {
     const texts = s.texts && typeof s.texts === 'object' ? s.texts : {};
@@ -616,6 +618,7 @@ function onHome() {
   if (state.phase === 'queued') conn.leave();
   state.phase = 'idle';
   forgetChat();
+  state.shown = null;
   stopMedia();
   ui.clearTranscript();
   ui.showScreen('start');
@@ -678,7 +681,7 @@ function switchLang(l) {
   fillPreferences((conn.welcome && conn.welcome.preferences) || []);
   // The privacy notice opens in the language of the page.
   for (const a of document.querySelectorAll('a[href^="/privacy"]')) a.href = '/privacy?lang=' + lang();
-  if (state.chat) {
+  if (state.shown) {
     $('partner-name').textContent = partnerName();
     renderIntro();
   }

@@ -62,7 +62,10 @@ export function addMessage(m, partnerName) {
   item.dataset.from = m.from;
   const who = document.createElement('span');
   who.className = 'who';
-  who.textContent = m.from === 'me' ? t('chat.you') : (partnerName || t('chat.them'));
+  // "You" and "Stranger" follow a language switch (data-i18n); a name stays as it is.
+  if (m.from === 'me') setText(who, 'chat.you');
+  else if (partnerName) who.textContent = partnerName;
+  else setText(who, 'chat.them');
   const text = document.createElement('p');
   text.className = 'text';
   text.textContent = m.text;
