@@ -365,6 +365,11 @@ func TestBrowserStartFitsPhone(t *testing.T) {
 		}
 	}
 	b.shots("start")
+	b.click("start-button") // no consents yet
+	waitFor[bool](b, "form error", `!document.getElementById('form-error').hidden`, shortWait)
+	b.shots("start-form-error")
+	evalT[bool](b, `(document.querySelector('input[name=mode][value=interests]').click(), true)`)
+	b.shots("start-interests")
 	evalT[bool](b, `(document.querySelector('input[name=mode][value=opposite]').click(), document.querySelectorAll('details').forEach((d) => { d.open = true; }), true)`)
 	b.shots("start-opposite-open")
 	b.checkClean()
@@ -407,4 +412,58 @@ func TestBrowserPrivacyErase(t *testing.T) {
 		t.Errorf("the session cookie is still set after erasing")
 	}
 	b.checkClean()
+}
+
+// background makes the page believe it is in a background tab while window.__hidden is true (a
+// headless browser shows every tab), and records the notifications it makes instead of showing
+// them, with the permission granted.
+const background = `(() => {
+  Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => window.__hidden === true });
+  Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => (window.__hidden === true ? 'hidden' : 'visible') });
+  window.__notes = [];
+  class Recorded {
+    constructor(title, o) { window.__notes.push({ title, body: o && o.body, silent: !!(o && o.silent) }); }
+    addEventListener() {}
+    close() {}
+    static get permission() { return 'granted'; }
+    static requestPermission() { return Promise.resolve('granted'); }
+  }
+  window.Notification = Recorded;
+})();`
+
+// TestBrowserBackgroundTab: in a background tab, the page says that someone was found and that
+// messages came, in its title and (only when asked for) in a silent notification; back in front,
+// the title is plain again.
+func TestBrowserBackgroundTab(t *testing.T) {
+	app := startE2EApp(t, nil)
+	ann := newBrowserWith(t, "ann", 1280, 800, background)
+	bob := newBrowser(t, "bob", 1280, 800)
+	ann.open(app.URL)
+	bob.open(app.URL)
+	evalT[bool](ann, `(document.getElementById('options').open = true, true)`)
+	ann.click("notify")
+	ann.start(joinOpts{name: "Ann"})
+	ann.waitScreen("queue", shortWait)
+	evalT[bool](ann, `(window.__hidden = true, document.dispatchEvent(new Event('visibilitychange')), true)`)
+	bob.start(joinOpts{name: "Bob"})
+	waitFor[bool](ann, "the title says someone is here", `document.title.includes('Someone is here')`, shortWait)
+	type note struct {
+		Title  string `json:"title"`
+		Body   string `json:"body"`
+		Silent bool   `json:"silent"`
+	}
+	notes := evalT[[]note](ann, `window.__notes`)
+	if len(notes) != 1 || !notes[0].Silent || !strings.Contains(notes[0].Body, "Bob") {
+		t.Errorf("notifications %+v, want one silent one naming Bob", notes)
+	}
+	bob.waitChatOpen()
+	bob.say("are you there?")
+	waitFor[bool](ann, "the title counts the message", `document.title === '(1) parley'`, shortWait)
+	evalT[bool](ann, `(window.__hidden = false, document.dispatchEvent(new Event('visibilitychange')), true)`)
+	if got := evalT[string](ann, `document.title`); got != "parley" {
+		t.Errorf("title %q back in front, want parley", got)
+	}
+	ann.waitHeard("are you there?")
+	ann.checkClean()
+	bob.checkClean()
 }

@@ -148,6 +148,9 @@ func TestBrowserVideo(t *testing.T) {
 	ann.click("camera")
 	waitFor[bool](ann, "video frame", `document.getElementById('remote-video').currentTime > 0.5`, shortWait)
 	ann.shots("video-chat")
+	bob.click("end")
+	waitFor[bool](ann, "chat ended", `!document.getElementById('ended').hidden`, shortWait)
+	ann.shots("video-ended")
 	ann.checkClean()
 	bob.checkClean()
 }
@@ -186,6 +189,7 @@ func TestBrowserNextAndReport(t *testing.T) {
 	}
 	x.waitChatOpen()
 	y.waitScreen("queue", shortWait)
+	y.shots("queue-after-next")
 	if notes := evalT[[]string](bob, `window.__notes`); !slices.Contains(notes, "queue.partnerNext") {
 		t.Errorf("bob was not told that ann moved on: %q", notes)
 	}
@@ -194,10 +198,13 @@ func TestBrowserNextAndReport(t *testing.T) {
 	// x reports cat.
 	x.click("report")
 	waitFor[bool](x, "report dialog", `document.getElementById('report-dialog').open`, shortWait)
+	x.shots("report-dialog")
 	evalT[bool](x, `(document.querySelector('#report-form input[value=spam]').click(), true)`)
 	x.click("report-confirm")
 	waitFor[bool](x, "reported", `document.getElementById('ended-text').dataset.i18n === 'left.reported' && !document.getElementById('ended').hidden`, shortWait)
 	waitFor[bool](cat, "chat ended", `document.getElementById('ended-text').dataset.i18n === 'left.leave' && !document.getElementById('ended').hidden`, shortWait)
+	x.shots("reported")
+	cat.shots("partner-left")
 
 	// cat and x queue again; y (who x's side skipped) takes cat; x waits.
 	cat.click("again")
@@ -209,6 +216,7 @@ func TestBrowserNextAndReport(t *testing.T) {
 	x.waitScreen("queue", shortWait)
 	// cat leaves y and queues again: now only x and cat wait, and they must not be paired.
 	cat.click("end")
+	cat.shots("you-ended")
 	cat.click("again")
 	cat.waitScreen("queue", shortWait)
 	time.Sleep(3 * time.Second) // the matcher ticks every 250ms: a pair would have formed by now
@@ -295,6 +303,7 @@ func TestBrowserHideIP(t *testing.T) {
 			t.Errorf("%s: connection %q, want relay", b.name, s)
 		}
 	}
+	ann.shots("relay-chat")
 	if p := evalT[string](ann, `window.__pcs[window.__pcs.length - 1].getConfiguration().iceTransportPolicy`); p != "relay" {
 		t.Errorf("ann's iceTransportPolicy is %q, want relay", p)
 	}
