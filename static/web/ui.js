@@ -100,8 +100,7 @@ export function setConnState(state) {
 /** setToggle flips a pressed button and its label key. */
 export function setToggle(button, pressed, keyOn, keyOff) {
   button.setAttribute('aria-pressed', String(pressed));
-  button.dataset.i18n = pressed ? keyOn : keyOff;
-  button.textContent = t(button.dataset.i18n);
+  setText(button.querySelector('.label') || button, pressed ? keyOn : keyOff);
 }
 
 export function formatDate(d) {
