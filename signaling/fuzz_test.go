@@ -21,7 +21,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"signal","data":{"candidate":{"candidate":"candidate:2 1 udp 16777215 198.51.100.1 50000 typ relay raddr 192.0.2.1 rport 5000"}}}`,
 		`{"type":"signal","data":{"sdp":{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 192.0.2.1\r\na=rtcp:9 IN IP4 192.0.2.1\r\na=candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host\r\n"}}}`,
 		`{"type":"report","reason":"spam"}`,
-		`{"type":"next"}`, `{"type":"leave"}`, `{"type":`, `[]`, `null`, `{"type":"x","v":1e400}`,
+		`{"type":"next"}`, `{"type":"leave"}`, `{"type":"leave","reason":"failed"}`, `{"type":"bye"}`, `{"type":`, `[]`, `null`, `{"type":"x","v":1e400}`,
 	} {
 		f.Add([]byte(s))
 	}
