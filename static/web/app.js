@@ -43,6 +43,9 @@ const state = {
   connectTimer: 0,
   escAt: 0,
   escTimer: 0,
+  // leaves sent on this socket and not yet answered: their "left" is only the answer, not news
+  // (a quick "find someone new" after "end" must not be undone by it).
+  leavesPending: 0,
 };
 
 const chatKey = 'parley.chat';
@@ -68,6 +71,7 @@ function loadStored(k) {
 
 conn.addEventListener('welcome', (ev) => {
   const w = ev.detail;
+  state.leavesPending = 0; // a new socket: answers to the old one's leaves never come
   ui.clearAlert();
   fillPreferences(w.preferences || []);
   if (!state.hideIPTouched) $('hide-ip').checked = !!w.hideIPDefault;
@@ -135,6 +139,11 @@ conn.addEventListener('partner-left', (ev) => {
 });
 
 conn.addEventListener('left', () => {
+  if (state.leavesPending > 0) {
+    state.leavesPending--;
+    return;
+  }
+  // The server could not queue this session again after a next (section 5.4 of PROTOCOL.md).
   state.joinPending = false;
   if (state.phase === 'queued') {
     state.phase = 'idle';
@@ -326,7 +335,7 @@ function showAway() {
 /** failChat ends a chat whose connection could not be made: the partner hears why at once. */
 function failChat() {
   if (state.phase !== 'chat') return;
-  conn.leave('failed');
+  sendLeave('failed');
   endChat('failed');
 }
 
@@ -529,6 +538,10 @@ function showFormError(text) {
   el.hidden = !text;
 }
 
+function sendLeave(reason) {
+  if (conn.leave(reason)) state.leavesPending++;
+}
+
 function sendJoin(j) {
   state.joinPending = true;
   state.lastJoin = j;
@@ -583,7 +596,7 @@ function onNext() {
 
 function onEnd() {
   if (state.phase !== 'chat') return;
-  conn.leave();
+  sendLeave();
   endChat('you');
 }
 
@@ -615,7 +628,7 @@ function onAgain() {
 }
 
 function onHome() {
-  if (state.phase === 'queued') conn.leave();
+  if (state.phase === 'queued') sendLeave();
   state.phase = 'idle';
   forgetChat();
   state.shown = null;
