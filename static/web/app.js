@@ -3,7 +3,7 @@
 
 import { Connection, CLOSE_BANNED, CLOSE_TAKEN_OVER } from './protocol.js';
 import { Call, getMedia, MAX_TEXT } from './rtc.js';
-import { t, detect, setLang, lang, errorMessage } from './i18n.js';
+import { t, detect, setLang, lang, errorMessage, has } from './i18n.js';
 import * as ui from './ui.js';
 import * as transcript from './transcript.js';
 import * as notice from './notice.js';
@@ -162,7 +162,9 @@ conn.addEventListener('error', (ev) => {
     state.joinPending = false;
     state.phase = 'idle';
     ui.showScreen('start');
-    showFormError(text);
+    // Keyed when the code has its own text, so a language switch translates it too.
+    if (has('error.' + code)) showFormError('error.' + code);
+    else showFormError('', text);
     return;
   }
   if (code === 'banned') return showBanned(null);
@@ -232,6 +234,10 @@ async function startChat(m) {
     if (state.phase !== 'chat' || !state.chat || state.chat.pair !== String(m.pair || '')) return;
   }
   if (media === 'video') $('local-video').srcObject = state.stream;
+  // Without a camera (refused, missing, or no secure context) there is nothing to preview or mute.
+  $('local-video').hidden = !state.stream;
+  $('mute').disabled = !state.stream;
+  $('camera').disabled = !state.stream;
   let call;
   try {
     call = new Call({
@@ -532,10 +538,15 @@ function stopMedia() {
 
 // ---- user actions ----
 
-function showFormError(text) {
+/** showFormError shows the string of key (or, without a key, text as it is); '' clears it. */
+function showFormError(key, text = '') {
   const el = $('form-error');
-  el.textContent = text;
-  el.hidden = !text;
+  if (key) ui.setText(el, key);
+  else {
+    delete el.dataset.i18n;
+    el.textContent = text;
+  }
+  el.hidden = !key && !text;
 }
 
 function sendLeave(reason) {
@@ -558,19 +569,19 @@ async function onStart(ev) {
   // Never join without WebRTC: the partner would wait on a connection that cannot come.
   if (!hasWebRTC()) {
     $('webrtc-missing').hidden = false;
-    return showFormError(t('webrtc.form'));
+    return showFormError('webrtc.form');
   }
   const r = readForm(conn.welcome && conn.welcome.limits);
   if (r.error) {
-    showFormError(t(r.error));
+    showFormError(r.error);
     if (r.focus) $(r.focus).focus();
     return;
   }
   if (r.join.media === 'video' && cameraProblem()) {
-    showFormError(t(cameraProblem()));
+    showFormError(cameraProblem());
     return;
   }
-  if (!conn.ready) return showFormError(t('form.connecting'));
+  if (!conn.ready) return showFormError('form.connecting');
   if (r.join.media === 'video' && !state.stream) {
     // Ask for the camera before queueing, so the partner does not wait on a permission prompt.
     state.stream = await getMedia();
@@ -697,6 +708,7 @@ function switchLang(l) {
   if (state.shown) {
     $('partner-name').textContent = partnerName();
     renderIntro();
+    ui.refreshTimes();
   }
   const until = $('banned-text').dataset.until;
   if (state.banned) {

@@ -85,6 +85,11 @@ export function setText(el, key, params) {
   el.textContent = t(key, params);
 }
 
+/** refreshTimes writes the messages' times again in the current language's format. */
+export function refreshTimes() {
+  for (const el of document.querySelectorAll('#transcript time')) el.textContent = timeString(Date.parse(el.dateTime));
+}
+
 export function clearTranscript() {
   $('transcript').replaceChildren();
 }
