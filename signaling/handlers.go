@@ -138,7 +138,7 @@ func onRoomLock(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
 	return s.hub.roomLock(c.sess, locked, now)
 }
 
-func onBye(s *Server, c *conn, _ *proto.Inbound, _ time.Time) error {
-	s.hub.bye(c.sess)
+func onBye(s *Server, c *conn, _ *proto.Inbound, now time.Time) error {
+	s.hub.bye(c.sess, now)
 	return nil
 }

@@ -26,7 +26,8 @@ func (h *hub) hello(sess *session, gen uint64, version int, addr netip.Addr, now
 	sess.connecting.Add(-1)
 	resumed := sess.welcomed || sess.persisted
 	sess.welcomed = true
-	sess.connected, sess.version, sess.bye = true, version, false
+	sess.connected, sess.version = true, version
+	sess.byeAt, sess.byeWindow = time.Time{}, false
 	sess.addr, sess.prefix = addr, prefix.Of(addr)
 	sess.stopGraceLocked()
 	welcome := &proto.Outbound{
@@ -110,11 +111,13 @@ func (h *hub) limits() *proto.Limits {
 	}
 }
 
-// bye marks that the page is going away: if it does not come back within
-// the short bye window, the chat ends for the partner as closed.
-func (h *hub) bye(sess *session) {
+// bye marks that the page is going away: if its socket closes soon after
+// and it does not come back within the short bye window, the chat ends for
+// the partner as closed. A bye long before the socket closes (a page kept
+// in the back-forward cache) is forgotten.
+func (h *hub) bye(sess *session, now time.Time) {
 	sess.mu.Lock()
-	sess.bye = true
+	sess.byeAt = now
 	sess.mu.Unlock()
 }
 
@@ -138,7 +141,8 @@ func (h *hub) detach(sess *session, gen uint64, now time.Time) {
 	r, peer := sess.chat, sess.peer
 	if !sess.banned && !sess.erased {
 		window := h.cfg.ResumeWindow
-		if sess.bye {
+		sess.byeWindow = !sess.byeAt.IsZero() && now.Sub(sess.byeAt) <= h.cfg.ByeWindow
+		if sess.byeWindow {
 			window = h.cfg.ByeWindow
 		}
 		h.startGraceLocked(sess, window)
@@ -179,7 +183,7 @@ func (h *hub) graceOver(sess *session, gen uint64) {
 	sess.grace = nil
 	sess.wasQueued = false
 	reason := proto.ReasonGone
-	if sess.bye {
+	if sess.byeWindow {
 		reason = proto.ReasonClosed
 	}
 	sess.mu.Unlock()

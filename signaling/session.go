@@ -47,7 +47,8 @@ type session struct {
 	last      lastPartner
 	budget    *rate.Limiter // bytes of signaling this session may forward
 	welcomed  bool          // said hello at least once
-	bye       bool          // the page said it is closing
+	byeAt     time.Time     // when the page last said it is closing
+	byeWindow bool          // the running resume window is the short one after bye
 	banned    bool
 	erased    bool
 	gone      bool // dropped from memory: a late timer or message does nothing
