@@ -1,5 +1,7 @@
 package proto
 
+import "time"
+
 // SignalData is the payload of a signal: exactly one of SDP or Candidate.
 type SignalData struct {
 	SDP       *SessionDescription `json:"sdp,omitempty"`
@@ -31,7 +33,7 @@ func (d *SignalData) Clean(hide bool) (out *SignalData, forward bool, err error)
 		return nil, false, ErrBadSignal
 	}
 	if d.SDP != nil {
-		s, err := cleanSDP(d.SDP, hide)
+		s, err := cleanSDP(d.SDP, hide, sessionVersion(time.Now()))
 		if err != nil {
 			return nil, false, err
 		}
