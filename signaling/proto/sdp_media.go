@@ -283,12 +283,13 @@ func (m *mediaSection) addExtmap(v string) {
 	m.extmaps = append(m.extmaps, extmap{id: uint8(id), uri: u, dir: dir})
 }
 
+// addMsid reads "<stream ID> <track ID>". Both are written anew (see
+// mapStreams and the track ID in writeRTP), so they are held to nothing but
+// a bounded length: pion lets applications choose IDs outside RFC 8830's
+// token alphabet.
 func (m *mediaSection) addMsid(v string) error {
 	stream, track := nextField(v)
-	if stream != "-" && !isToken(stream, maxStreamIDLength) {
-		return bad("bad msid")
-	}
-	if track != "" && !isToken(track, maxStreamIDLength) {
+	if !isVisible(stream, maxStreamIDLength) || len(track) > maxStreamIDLength {
 		return bad("bad msid")
 	}
 	for _, s := range m.msids {

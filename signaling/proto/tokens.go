@@ -61,7 +61,7 @@ func parseUint(s string, maxValue uint64) (uint64, bool) {
 			return 0, false
 		}
 		d := uint64(c - '0')
-		if n > (maxValue-d)/10 {
+		if d > maxValue || n > (maxValue-d)/10 {
 			return 0, false
 		}
 		n = n*10 + d
@@ -89,6 +89,19 @@ func isToken(s string, maxLen int) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if !isTokenChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isVisible reports whether s is 1..maxLen visible ASCII characters.
+func isVisible(s string, maxLen int) bool {
+	if s == "" || len(s) > maxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
 			return false
 		}
 	}
