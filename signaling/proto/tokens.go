@@ -1,5 +1,7 @@
 package proto
 
+import "strings"
+
 // The shapes of the small values a signal carries. Each check accepts what
 // Chromium, Firefox, Safari and pion actually send and nothing wider, because
 // every character a field may freely hold is room for a covert payload.
@@ -158,12 +160,10 @@ func lowerASCII(s string) string {
 	return s
 }
 
-// cut splits s at the first sep, like strings.Cut, for the hot paths.
+// cut splits s at the first sep, like strings.Cut for one byte.
 func cut(s string, sep byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
+	if i := strings.IndexByte(s, sep); i >= 0 {
+		return s[:i], s[i+1:], true
 	}
 	return s, "", false
 }
