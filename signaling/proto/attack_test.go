@@ -115,6 +115,17 @@ func TestCleanDropsWhatWebRTCDoesNotNeed(t *testing.T) {
 		{"simulcast and rid", func(t testing.TB, s string) string {
 			return after(t, s, "a=mid:1", "a=rid:"+marker+" send\r\na=simulcast:send "+marker+"\r\na=rtcp-xr:"+marker+"\r\na=ssrc-group:SIM 1 2 3\r\n")
 		}, "ssrc-group:SIM"},
+		{"tuning parameters out of their ranges", func(t testing.TB, s string) string {
+			s = edit(t, s, "a=fmtp:111 minptime=10;useinbandfec=1", "a=fmtp:111 maxaveragebitrate=5;maxplaybackrate=44100;minptime=11;useinbandfec=1;usedtx=2")
+			s = edit(t, s, "profile-level-id=42001f", "profile-level-id=42001f;max-br=4294967;max-mbps=1234567;sprop-parameter-sets=Z0IAH")
+			return edit(t, s, "a=fmtp:97 apt=96", "a=fmtp:97 apt=96;rtx-time=3000")
+		}, "44100"},
+		{"second msid of a track", func(t testing.TB, s string) string {
+			return after(t, s, "a=msid:4d7ea117", "a=msid:"+marker+" "+marker+"\r\n")
+		}, ""},
+		{"red of another shape", func(t testing.TB, s string) string {
+			return edit(t, s, "a=fmtp:63 111/111", "a=fmtp:63 111/0")
+		}, " 63 "},
 		{"telephone-event list", func(t testing.TB, s string) string {
 			return after(t, s, "a=rtpmap:126 telephone-event/8000", "a=fmtp:126 "+marker+"\r\n")
 		}, ""},

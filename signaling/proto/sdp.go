@@ -26,8 +26,6 @@ const (
 	maxFormats        = 64
 	maxSDPCandidates  = 64
 	maxSSRCs          = 4 // a primary, its retransmission and FEC streams
-	maxMsids          = 4
-	maxStreams        = maxSections * maxMsids
 	maxFmtpParams     = 16
 	maxStreamIDLength = 64 // RFC 8830
 )
@@ -461,21 +459,18 @@ func (d *sdpDesc) mapStreams() []string {
 	seen := make([]string, 0, 4)
 	for i := range d.media {
 		m := &d.media[i]
-		for j := range m.msids {
-			s := m.msids[j].stream
-			if s == "-" {
-				continue
-			}
-			k := 0
-			for k < len(seen) && seen[k] != s {
-				k++
-			}
-			if k == len(seen) {
-				seen = append(seen, s)
-				out = append(out, d.ids.uuid('s', strconv.Itoa(k)))
-			}
-			m.msids[j].mapped = out[k]
+		if m.msid == nil || m.msid.stream == "-" {
+			continue
 		}
+		k := 0
+		for k < len(seen) && seen[k] != m.msid.stream {
+			k++
+		}
+		if k == len(seen) {
+			seen = append(seen, m.msid.stream)
+			out = append(out, d.ids.uuid('s', strconv.Itoa(k)))
+		}
+		m.msid.mapped = out[k]
 	}
 	return out
 }

@@ -42,6 +42,11 @@ type codecSpec struct {
 type paramSpec struct {
 	key   string
 	check func(string) bool
+	// hint: a value outside check is dropped with the parameter rather
+	// than refused. It is so for parameters that only tune (rates, sizes,
+	// FEC), whose absence means a safe default; a value of a parameter that
+	// decides the format (profile, packetization, apt) is refused.
+	hint bool
 }
 
 // Value shapes.
@@ -52,12 +57,17 @@ func intIn(lo, hi uint64) func(string) bool {
 	}
 }
 
+// The ranges are those the parameters are used with, not what their
+// syntax allows, because every value a field may take is room for a covert
+// payload: Opus rates and frame lengths are the codec's own, VP8 and VP9
+// sizes and rates those of real cameras (Firefox writes max-fs=12288;max-fr=60).
 var (
 	bit         = intIn(0, 1)
 	payloadType = intIn(0, 127)
-	maxU32      = intIn(0, 1<<32-1)
-	frameRate   = intIn(1, 960)
-	opusRate    = intIn(8000, 48000)
+	frameRate   = intIn(1, 240)
+	frameSize   = intIn(1, 1<<18)
+	opusRate    = oneOf("8000", "12000", "16000", "24000", "48000")
+	opusFrame   = oneOf("3", "5", "10", "20", "40", "60", "80", "100", "120")
 )
 
 func oneOf(values ...string) func(string) bool {
@@ -113,15 +123,15 @@ func hexNibble(c byte) byte {
 // RTP payload format of each.
 var codecs = []codecSpec{
 	{name: "opus", kind: kindAudio, clocks: []uint32{48000}, stereo: true, params: []paramSpec{
-		{"cbr", bit},
-		{"maxaveragebitrate", intIn(6000, 510000)},
-		{"maxplaybackrate", opusRate},
-		{"minptime", intIn(3, 120)},
-		{"sprop-maxcapturerate", opusRate},
-		{"sprop-stereo", bit},
-		{"stereo", bit},
-		{"usedtx", bit},
-		{"useinbandfec", bit},
+		{"cbr", bit, true},
+		{"maxaveragebitrate", intIn(6000, 510000), true},
+		{"maxplaybackrate", opusRate, true},
+		{"minptime", opusFrame, true},
+		{"sprop-maxcapturerate", opusRate, true},
+		{"sprop-stereo", bit, true},
+		{"stereo", bit, true},
+		{"usedtx", bit, true},
+		{"useinbandfec", bit, true},
 	}},
 	{name: "red", kind: kindAudio, clocks: []uint32{48000}, stereo: true, mono: true, fmtp: fmtpRedList},
 	{name: "G722", kind: kindAudio, clocks: []uint32{8000}, mono: true},
@@ -131,47 +141,39 @@ var codecs = []codecSpec{
 	{name: "telephone-event", kind: kindAudio, clocks: []uint32{8000, 16000, 32000, 48000}, mono: true, fmtp: fmtpEventList},
 	{name: "rtx", kind: kindAudio, rtx: true, clocks: []uint32{8000, 16000, 32000, 48000}, mono: true, params: rtxParams},
 	{name: "VP8", kind: kindVideo, clocks: []uint32{90000}, mono: true, params: []paramSpec{
-		{"max-fr", frameRate},
-		{"max-fs", maxU32},
+		{"max-fr", frameRate, true},
+		{"max-fs", frameSize, true},
 	}},
 	{name: "VP9", kind: kindVideo, clocks: []uint32{90000}, mono: true, params: []paramSpec{
-		{"max-fr", frameRate},
-		{"max-fs", maxU32},
-		{"profile-id", intIn(0, 3)},
+		{"max-fr", frameRate, true},
+		{"max-fs", frameSize, true},
+		{"profile-id", intIn(0, 3), false},
 	}},
 	{name: "H264", kind: kindVideo, clocks: []uint32{90000}, mono: true, params: []paramSpec{
-		{"level-asymmetry-allowed", bit},
-		{"max-br", maxU32},
-		{"max-cpb", maxU32},
-		{"max-dpb", maxU32},
-		{"max-fs", maxU32},
-		{"max-mbps", maxU32},
-		{"packetization-mode", intIn(0, 2)},
-		{"profile-level-id", h264ProfileLevelID},
+		{"level-asymmetry-allowed", bit, true},
+		{"packetization-mode", intIn(0, 2), false},
+		{"profile-level-id", h264ProfileLevelID, false},
 	}},
 	{name: "H265", kind: kindVideo, clocks: []uint32{90000}, mono: true, params: []paramSpec{
-		{"level-id", intIn(0, 255)},
-		{"profile-id", intIn(0, 11)},
-		{"tier-flag", bit},
-		{"tx-mode", oneOf("SRST", "MRST", "MRMT")},
+		{"level-id", intIn(0, 255), false},
+		{"profile-id", intIn(0, 11), false},
+		{"tier-flag", bit, false},
+		{"tx-mode", oneOf("SRST", "MRST", "MRMT"), false},
 	}},
 	{name: "AV1", kind: kindVideo, clocks: []uint32{90000}, mono: true, params: []paramSpec{
-		{"level-idx", intIn(0, 31)},
-		{"profile", intIn(0, 2)},
-		{"tier", bit},
+		{"level-idx", intIn(0, 31), false},
+		{"profile", intIn(0, 2), false},
+		{"tier", bit, false},
 	}},
 	{name: "rtx", kind: kindVideo, rtx: true, clocks: []uint32{90000}, mono: true, params: rtxParams},
 	{name: "red", kind: kindVideo, clocks: []uint32{90000}, mono: true},
 	{name: "ulpfec", kind: kindVideo, clocks: []uint32{90000}, mono: true},
 	{name: "flexfec-03", kind: kindVideo, clocks: []uint32{90000}, mono: true, params: []paramSpec{
-		{"repair-window", intIn(0, 100000000)},
+		{"repair-window", oneOf("10000000"), true},
 	}},
 }
 
-var rtxParams = []paramSpec{
-	{"apt", payloadType},
-	{"rtx-time", intIn(0, 10000)},
-}
+var rtxParams = []paramSpec{{"apt", payloadType, false}}
 
 // lookupCodec finds the codec of an rtpmap encoding name (case-insensitive)
 // for a kind of section.
@@ -184,28 +186,30 @@ func lookupCodec(kind mediaKind, name string) (uint8, bool) {
 	return 0, false
 }
 
-// validEventList checks an RFC 4733 event list such as "0-15" or "0-15,66,70".
-func validEventList(s string) bool {
-	items := 0
-	for s != "" {
-		var item string
-		item, s, _ = cut(s, ',')
-		lo, hi, isRange := cut(item, '-')
-		a, ok := parseUint(lo, 255)
-		if !ok {
-			return false
-		}
-		if isRange {
-			b, ok := parseUint(hi, 255)
-			if !ok || b < a {
-				return false
-			}
-		}
-		if items++; items > 8 {
-			return false
-		}
+// validEventList accepts the telephone-event lists browsers write: the 16
+// DTMF events, or those and the flash. Others are dropped (the parameter is
+// optional and "0-15" is its default).
+func validEventList(s string) bool { return s == "0-15" || s == "0-16" }
+
+// validRedList accepts an RFC 2198 list as Chromium writes it for audio
+// ("111/111"): one primary format, repeated 2 to 4 times. ok is false when
+// it is malformed; pt is the format it names.
+func validRedList(s string) (pt uint8, ok bool) {
+	first, rest, _ := cut(s, '/')
+	n, ok := parseUint(first, 127)
+	if !ok {
+		return 0, false
 	}
-	return items > 0
+	count := 1
+	for rest != "" {
+		var f string
+		f, rest, _ = cut(rest, '/')
+		if f != first || count == 4 {
+			return 0, false
+		}
+		count++
+	}
+	return uint8(n), count >= 2
 }
 
 // RTCP feedback (a=rtcp-fb) allowed, in the order Chromium writes them.

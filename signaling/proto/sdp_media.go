@@ -22,7 +22,7 @@ type mediaSection struct {
 	dir             string
 	mid             string
 	extmaps         []extmap
-	msids           []msid
+	msid            *msid // the first a=msid, if any
 	ssrcs           []uint32
 	groups          []ssrcGroup
 	cands           []iceCandidate
@@ -286,21 +286,17 @@ func (m *mediaSection) addExtmap(v string) {
 // addMsid reads "<stream ID> <track ID>". Both are written anew (see
 // mapStreams and the track ID in writeRTP), so they are held to nothing but
 // a bounded length: pion lets applications choose IDs outside RFC 8830's
-// token alphabet.
+// token alphabet. A track in several streams keeps its first: the browsers
+// and pion put a track in one stream, and each more would let a sender
+// choose another grouping.
 func (m *mediaSection) addMsid(v string) error {
 	stream, track := nextField(v)
 	if !isVisible(stream, maxStreamIDLength) || len(track) > maxStreamIDLength {
 		return bad("bad msid")
 	}
-	for _, s := range m.msids {
-		if s.stream == stream {
-			return nil
-		}
+	if m.msid == nil {
+		m.msid = &msid{stream: stream}
 	}
-	if len(m.msids) == maxMsids {
-		return bad("too many msid lines")
-	}
-	m.msids = append(m.msids, msid{stream: stream})
 	return nil
 }
 
@@ -423,19 +419,12 @@ func (m *mediaSection) redListKept(list string) bool {
 	if list == "" {
 		return true // red without fmtp: the redundancy is in-band
 	}
-	for list != "" {
-		var f string
-		f, list, _ = cut(list, '/')
-		pt, _ := parseUint(f, 127)
-		if m.ptIdx[pt] < 0 {
-			return false
-		}
-		c := &m.codec[m.ptIdx[pt]]
-		if !c.keep || !c.known || codecs[c.spec].fmtp == fmtpRedList {
-			return false
-		}
+	pt, _ := validRedList(list)
+	if m.ptIdx[pt] < 0 {
+		return false
 	}
-	return true
+	c := &m.codec[m.ptIdx[pt]]
+	return c.keep && c.known && codecs[c.spec].fmtp != fmtpRedList
 }
 
 // checkFmtp parses a codec's fmtp line against its allow-list.
@@ -449,13 +438,9 @@ func (c *codec) checkFmtp(d *sdpDesc) error {
 	v := strings.TrimSpace(c.fmtp)
 	switch spec.fmtp {
 	case fmtpRedList:
-		n := 0
-		for rest := v; rest != ""; n++ {
-			var f string
-			f, rest, _ = cut(rest, '/')
-			if _, ok := parseUint(f, 127); !ok || n == 8 {
-				return bad("bad red fmtp")
-			}
+		if _, ok := validRedList(v); !ok {
+			c.known = false // a list of another shape: the format is dropped
+			return nil
 		}
 		c.list = v
 		return nil
@@ -488,6 +473,9 @@ func (c *codec) checkFmtp(d *sdpDesc) error {
 		}
 		seen |= 1 << k
 		if !spec.params[k].check(value) {
+			if spec.params[k].hint {
+				continue
+			}
 			return bad("bad fmtp parameter")
 		}
 		if spec.params[k].key == "profile-level-id" {
@@ -635,25 +623,22 @@ func (m *mediaSection) writeRTP(b []byte, d *sdpDesc, i int, streams []string) [
 	b = append(b, "a="...)
 	b = append(b, dir...)
 	b = append(b, "\r\n"...)
-	if len(m.msids) > 0 {
+	if s := m.msid; s != nil {
 		// The track ID is derived from the mid: one per section, stable
 		// across renegotiations, nothing the sender chose.
 		name := m.mid
 		if name == "" {
 			name = "#" + strconv.Itoa(i)
 		}
-		track := d.ids.uuid('t', name)
-		for _, s := range m.msids {
-			b = append(b, "a=msid:"...)
-			if s.stream == "-" {
-				b = append(b, '-')
-			} else {
-				b = append(b, s.mapped...)
-			}
-			b = append(b, ' ')
-			b = append(b, track...)
-			b = append(b, "\r\n"...)
+		b = append(b, "a=msid:"...)
+		if s.stream == "-" {
+			b = append(b, '-')
+		} else {
+			b = append(b, s.mapped...)
 		}
+		b = append(b, ' ')
+		b = append(b, d.ids.uuid('t', name)...)
+		b = append(b, "\r\n"...)
 	}
 	if m.rtcpMux {
 		b = append(b, "a=rtcp-mux\r\n"...)
