@@ -79,7 +79,13 @@ func cleanSDP(s *SessionDescription, hide bool, version uint64) (*SessionDescrip
 	if err := d.parse(s.SDP); err != nil {
 		return nil, err
 	}
-	return &SessionDescription{Type: s.Type, SDP: d.write(version, len(s.SDP))}, nil
+	out := d.write(version, len(s.SDP))
+	if len(out) > maxSDPBytes {
+		// The transport attributes are written in every section: a
+		// description that gave them once for 16 sections grows.
+		return nil, bad("too long once written")
+	}
+	return &SessionDescription{Type: s.Type, SDP: out}, nil
 }
 
 func bad(reason string) error { return fmt.Errorf("%w: %s", ErrBadSDP, reason) }
