@@ -190,7 +190,8 @@ func summarize(t testing.TB, text string) []section {
 				s.Candidates = append(s.Candidates, strings.ToLower(strings.Join(f[1:8], " ")))
 			}
 		}
-		for _, l := range []*[]string{&s.Rtpmap, &s.Fmtp, &s.Feedback, &s.Extmap, &s.SSRCs, &s.Candidates} {
+		// SSRCs keep their order: Chromium takes the first as the primary.
+		for _, l := range []*[]string{&s.Rtpmap, &s.Fmtp, &s.Feedback, &s.Extmap, &s.Candidates} {
 			slices.Sort(*l)
 		}
 		out = append(out, s)

@@ -675,8 +675,21 @@ func (m *mediaSection) writeRTP(b []byte, d *sdpDesc, i int, streams []string) [
 		b = strconv.AppendUint(b, uint64(g.b), 10)
 		b = append(b, "\r\n"...)
 	}
-	ssrcs := slices.Clone(m.ssrcs)
-	slices.Sort(ssrcs)
+	// Chromium takes the first a=ssrc as the primary stream, so the order
+	// is the groups' (primary, retransmission, FEC), then the rest as given.
+	ssrcs := make([]uint32, 0, len(m.ssrcs))
+	for _, g := range m.groups {
+		for _, s := range [2]uint32{g.a, g.b} {
+			if !slices.Contains(ssrcs, s) {
+				ssrcs = append(ssrcs, s)
+			}
+		}
+	}
+	for _, s := range m.ssrcs {
+		if !slices.Contains(ssrcs, s) {
+			ssrcs = append(ssrcs, s)
+		}
+	}
 	for _, s := range ssrcs {
 		// The CNAME is the derived one: RFC 7022 wants one per
 		// PeerConnection, and the browsers group streams by msid anyway.
