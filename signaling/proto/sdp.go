@@ -6,14 +6,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
 // A session description is parsed into the values WebRTC needs (sdpDesc,
 // mediaSection) and written anew from them; no line of the input is copied.
-// This file holds the session level and the transport attributes; the media
-// sections are in sdp_media.go.
+// This file holds the session level, the transport attributes and the
+// identifiers the server derives; the media sections are parsed in
+// sdp_media.go, and everything is written in sdp_write.go.
 
 // Bounds. A Chromium offer with audio, video and a data channel has 3
 // sections and about 200 lines; its receive-only video section lists 34
@@ -380,103 +380,4 @@ func (ids *derivedIDs) uuid(label byte, name string) string {
 	b[23] = '-'
 	hex.Encode(b[24:36], u[10:16])
 	return string(b[:])
-}
-
-// write builds the description. Session-level lines are fixed but for the
-// session ID and version; the transport attributes go into each section, as
-// JSEP writes them.
-func (d *sdpDesc) write(version uint64, sizeHint int) string {
-	b := make([]byte, 0, sizeHint+sizeHint/8+256)
-	b = append(b, "v=0\r\no=- "...)
-	b = strconv.AppendUint(b, d.ids.sessionID, 10)
-	b = append(b, ' ')
-	b = strconv.AppendUint(b, version, 10)
-	b = append(b, " IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"...)
-	b = d.writeBundle(b)
-	if d.allowMixed {
-		b = append(b, "a=extmap-allow-mixed\r\n"...)
-	}
-	streams := d.mapStreams()
-	if d.msidSem {
-		b = append(b, "a=msid-semantic: WMS"...)
-		for _, s := range streams {
-			b = append(b, ' ')
-			b = append(b, s...)
-		}
-		b = append(b, "\r\n"...)
-	}
-	for i := range d.media {
-		b = d.media[i].write(b, d, i, streams)
-	}
-	return string(b)
-}
-
-// writeBundle writes the BUNDLE group with only the mids of this
-// description, the first (the tag) first and the rest in section order.
-func (d *sdpDesc) writeBundle(b []byte) []byte {
-	if len(d.bundle) == 0 {
-		return b
-	}
-	tag := ""
-	for _, mid := range d.bundle {
-		if d.hasMid(mid) {
-			tag = mid
-			break
-		}
-	}
-	if tag == "" {
-		return b
-	}
-	b = append(b, "a=group:BUNDLE "...)
-	b = append(b, tag...)
-	for i := range d.media {
-		if mid := d.media[i].mid; mid != "" && mid != tag && d.inBundle(mid) {
-			b = append(b, ' ')
-			b = append(b, mid...)
-		}
-	}
-	return append(b, "\r\n"...)
-}
-
-func (d *sdpDesc) hasMid(mid string) bool {
-	for i := range d.media {
-		if d.media[i].mid == mid {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *sdpDesc) inBundle(mid string) bool {
-	for _, m := range d.bundle {
-		if m == mid {
-			return true
-		}
-	}
-	return false
-}
-
-// mapStreams gives each msid stream ID of the description (but "-") a
-// derived ID, by order of first appearance. What a modified client can still
-// express with them is which tracks share a stream, which the receiving
-// browser needs (audio and video of one camera play in sync).
-func (d *sdpDesc) mapStreams() []string {
-	var out []string
-	seen := make([]string, 0, 4)
-	for i := range d.media {
-		m := &d.media[i]
-		if m.msid == nil || m.msid.stream == "-" {
-			continue
-		}
-		k := 0
-		for k < len(seen) && seen[k] != m.msid.stream {
-			k++
-		}
-		if k == len(seen) {
-			seen = append(seen, m.msid.stream)
-			out = append(out, d.ids.uuid('s', strconv.Itoa(k)))
-		}
-		m.msid.mapped = out[k]
-	}
-	return out
 }
