@@ -187,7 +187,7 @@ func TestCleanRefusesMalformedDescriptions(t *testing.T) {
 			return strings.ReplaceAll(s, "a=setup:actpass", "a=setup:holdconn")
 		}, false},
 		{"actpass in an answer", "answer", func(t testing.TB, s string) string { return s }, false},
-		{"old Firefox mid", "", func(t testing.TB, s string) string { return strings.ReplaceAll(s, " 0 1 2", "") + "" }, false},
+		{"Plan B mid", "", func(t testing.TB, s string) string { return edit(t, s, "a=mid:1", "a=mid:video") }, false},
 		{"mid with a leading zero", "", func(t testing.TB, s string) string { return edit(t, s, "a=mid:1", "a=mid:01") }, false},
 		{"mid too large", "", func(t testing.TB, s string) string { return edit(t, s, "a=mid:1", "a=mid:1000") }, false},
 		{"mid not a number", "", func(t testing.TB, s string) string { return edit(t, s, "a=mid:1", "a=mid:"+marker) }, false},
@@ -268,9 +268,6 @@ func TestCleanRefusesMalformedDescriptions(t *testing.T) {
 				typ = "offer"
 			}
 			in := tc.mutate(t, chromeOffer(t))
-			if tc.name == "old Firefox mid" {
-				in = strings.ReplaceAll(chromeOffer(t), "a=mid:1", "a=mid:sdparta_1")
-			}
 			for _, hide := range []bool{false, true} {
 				_, ok, err := (&SignalData{SDP: &SessionDescription{Type: typ, SDP: in}}).Clean(hide)
 				if hide && tc.host {

@@ -17,10 +17,10 @@ const (
 	maxPwd   = 32
 )
 
-// maxMidValue bounds a media ID. Chromium, Firefox (since 2023; older ones
-// sent "sdparta_0"), Safari and pion number their m= sections "0", "1", ...,
-// and a number only grows when a transceiver is added, so three digits last
-// a chat of any length.
+// maxMidValue bounds a media ID. Chromium, Firefox, Safari and pion number
+// their m= sections "0", "1", ..., and a number only grows when a
+// transceiver is added, so three digits last a chat of any length. Firefox
+// wrote "sdparta_0", "sdparta_1", ... for years; that spelling passes too.
 const maxMidValue = 999
 
 // isICEChar reports whether c is an ice-char (RFC 8839: ALPHA / DIGIT / "+" / "/").
@@ -44,9 +44,9 @@ func validUfrag(s string) bool { return isICEString(s, minUfrag, maxUfrag) }
 func validPwd(s string) bool   { return isICEString(s, minPwd, maxPwd) }
 
 // validMid accepts a media ID: a decimal number up to maxMidValue without
-// leading zeros.
+// leading zeros, alone or after "sdparta_".
 func validMid(s string) bool {
-	_, ok := parseUint(s, maxMidValue)
+	_, ok := parseUint(strings.TrimPrefix(s, "sdparta_"), maxMidValue)
 	return ok
 }
 
