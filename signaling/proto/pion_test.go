@@ -427,11 +427,13 @@ func (p *pionPeer) remoteDescription(t *testing.T) *sdp.SessionDescription {
 	if rd == nil {
 		t.Fatalf("%s: no remote description", p.name)
 	}
-	parsed, err := rd.Unmarshal()
-	if err != nil {
+	// Parsed here: pion's own Unmarshal caches into the description it
+	// shares with its goroutines.
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(rd.SDP); err != nil {
 		t.Fatal(err)
 	}
-	return parsed
+	return &parsed
 }
 
 func (p *pionPeer) remoteVersion(t *testing.T) uint64 {
