@@ -183,6 +183,7 @@ func TestCleanRefusesMalformedDescriptions(t *testing.T) {
 			i := strings.LastIndex(s, "a=ice-ufrag:QDIK")
 			return s[:i] + "a=ice-ufrag:Zq9P" + s[i+len("a=ice-ufrag:QDIK"):]
 		}, false},
+		{"session and section disagree on the fingerprint", "", func(t testing.TB, s string) string { return after(t, s, "t=0 0", fp(32, "sha-256")+"\r\n") }, false},
 		{"bad setup", "", func(t testing.TB, s string) string {
 			return strings.ReplaceAll(s, "a=setup:actpass", "a=setup:holdconn")
 		}, false},

@@ -56,9 +56,8 @@ type sdpDesc struct {
 	params []fmtpParam // fmtp parameters of every codec, by range
 	ncands int
 
-	tr    transport // the description's one transport, once checked
-	ids   derivedIDs
-	lines int
+	tr  transport // the description's one transport, once checked
+	ids derivedIDs
 }
 
 // cleanSDP checks a description and writes what may be forwarded. version is
@@ -269,7 +268,7 @@ func parseFingerprint(v string) (alg, fp string, err error) {
 	if len(fp) != 3*size-1 {
 		return "", "", bad("bad fingerprint")
 	}
-	upper := false
+	lower := false
 	for i := 0; i < len(fp); i++ {
 		c := fp[i]
 		if i%3 == 2 {
@@ -282,10 +281,10 @@ func parseFingerprint(v string) (alg, fp string, err error) {
 			return "", "", bad("bad fingerprint")
 		}
 		if c >= 'a' {
-			upper = true
+			lower = true
 		}
 	}
-	if upper {
+	if lower {
 		fp = strings.ToUpper(fp)
 	}
 	return alg, fp, nil
@@ -309,33 +308,36 @@ func (d *sdpDesc) check() error {
 		if m.port0 {
 			continue // rejected or bundle-only: no transport of its own
 		}
-		t := m.tr.over(&d.sess)
-		if first {
-			d.tr, first = t, false
-		} else if t != d.tr {
+		t, ok := m.tr.over(&d.sess)
+		if !ok || (!first && t != d.tr) {
 			return bad("sections disagree on ICE credentials, fingerprint or setup")
 		}
+		d.tr, first = t, false
 	}
 	d.ids = deriveIDs(&d.tr)
 	return nil
 }
 
-// over returns t with what it leaves unset taken from the session level.
-func (t transport) over(sess *transport) transport {
-	if t.ufrag == "" {
-		t.ufrag = sess.ufrag
+// over returns t with what it leaves unset taken from the session level;
+// ok is false when it contradicts the session level (which would leave the
+// partner a fingerprint the sender's own safety code does not count).
+func (t transport) over(sess *transport) (transport, bool) {
+	ok := true
+	take := func(field *string, session string) {
+		switch {
+		case *field == "":
+			*field = session
+		case session != "" && session != *field:
+			ok = false
+		}
 	}
-	if t.pwd == "" {
-		t.pwd = sess.pwd
-	}
-	if t.fp == "" {
-		t.fpAlg, t.fp = sess.fpAlg, sess.fp
-	}
-	if t.setup == "" {
-		t.setup = sess.setup
-	}
+	take(&t.ufrag, sess.ufrag)
+	take(&t.pwd, sess.pwd)
+	take(&t.fpAlg, sess.fpAlg)
+	take(&t.fp, sess.fp)
+	take(&t.setup, sess.setup)
 	t.trickle = t.trickle || sess.trickle
-	return t
+	return t, ok
 }
 
 // derivedIDs are the identifiers the server writes in place of the ones a

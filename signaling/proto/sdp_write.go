@@ -1,9 +1,9 @@
 package proto
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // Writing a cleaned description: every line comes from the values parsed
@@ -34,7 +34,7 @@ func (d *sdpDesc) write(version uint64, sizeHint int) string {
 		b = append(b, "\r\n"...)
 	}
 	for i := range d.media {
-		b = d.media[i].write(b, d, i, streams)
+		b = d.media[i].write(b, d, i)
 	}
 	return string(b)
 }
@@ -109,8 +109,8 @@ func (d *sdpDesc) mapStreams() []string {
 	return out
 }
 
-// write appends the section. i is its index, streams the derived stream IDs.
-func (m *mediaSection) write(b []byte, d *sdpDesc, i int, streams []string) []byte {
+// write appends the section; i is its index. mapStreams has run.
+func (m *mediaSection) write(b []byte, d *sdpDesc, i int) []byte {
 	b = append(b, "m="...)
 	b = append(b, mediaKindNames[m.kind]...)
 	if m.port0 {
@@ -152,7 +152,7 @@ func (m *mediaSection) write(b []byte, d *sdpDesc, i int, streams []string) []by
 			b = append(b, "\r\n"...)
 		}
 	} else {
-		b = m.writeRTP(b, d, i, streams)
+		b = m.writeRTP(b, d, i)
 	}
 	if m.bundleOnly {
 		b = append(b, "a=bundle-only\r\n"...)
@@ -202,11 +202,9 @@ func (m *mediaSection) writeCandidates(b []byte) []byte {
 	for i := range m.cands {
 		lines[i] = m.cands[i].appendTo(make([]byte, 0, 96))
 	}
-	slices.SortFunc(lines, func(x, y []byte) int {
-		return strings.Compare(string(x), string(y))
-	})
+	slices.SortFunc(lines, bytes.Compare)
 	for i, l := range lines {
-		if i > 0 && string(l) == string(lines[i-1]) {
+		if i > 0 && bytes.Equal(l, lines[i-1]) {
 			continue // a duplicate
 		}
 		b = append(b, "a=candidate:"...)
@@ -216,10 +214,9 @@ func (m *mediaSection) writeCandidates(b []byte) []byte {
 	return b
 }
 
-func (m *mediaSection) writeRTP(b []byte, d *sdpDesc, i int, streams []string) []byte {
-	exts := slices.Clone(m.extmaps)
-	slices.SortFunc(exts, func(x, y extmap) int { return int(x.id) - int(y.id) })
-	for _, e := range exts {
+func (m *mediaSection) writeRTP(b []byte, d *sdpDesc, i int) []byte {
+	slices.SortFunc(m.extmaps, func(x, y extmap) int { return int(x.id) - int(y.id) })
+	for _, e := range m.extmaps {
 		b = append(b, "a=extmap:"...)
 		b = strconv.AppendUint(b, uint64(e.id), 10)
 		if e.dir != "" {
