@@ -310,3 +310,19 @@ func credOf(t testing.TB, c *client.Client) string {
 }
 
 func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// nextOrNothing reads the next message, or returns nil after d.
+func (rc *rawConn) nextOrNothing(d time.Duration) *proto.Outbound {
+	_ = rc.ws.SetReadDeadline(time.Now().Add(d))
+	_, b, err := rc.ws.ReadMessage()
+	if err != nil {
+		return nil
+	}
+	var m proto.Outbound
+	if err := json.Unmarshal(b, &m); err != nil {
+		rc.t.Fatalf("bad frame %q: %v", b, err)
+	}
+	return &m
+}

@@ -128,14 +128,14 @@ func (h *hub) open(token string, addr netip.Addr, now time.Time) (*session, stri
 			return h.rotate(sess, now)
 		}
 		rec, err := h.store.GetSession(key)
-		switch {
-		case err == nil:
-			sess, err := h.adopt(key, rec, now)
-			if err != nil {
-				return nil, "", err
+		if err == nil {
+			var adopted *session
+			adopted, err = h.adopt(key, rec, now)
+			if err == nil {
+				return h.rotate(adopted, now)
 			}
-			return h.rotate(sess, now)
-		case !isNotFound(err):
+		}
+		if !isNotFound(err) {
 			return nil, "", err
 		}
 	}
@@ -180,7 +180,9 @@ func (h *hub) rotate(sess *session, now time.Time) (*session, string, error) {
 	h.byKey[key.Hex()] = sess
 	h.mu.Unlock()
 	if persisted {
-		h.persist.remove(old)
+		// The old record goes before the upgrade is answered: from then on
+		// the old token opens nothing, not even after a crash.
+		<-h.persist.remove(old)
 		h.markDirty(sess, now)
 	}
 	h.m.rotations.Add(1)
@@ -192,6 +194,12 @@ func (h *hub) rotate(sess *session, now time.Time) (*session, string, error) {
 func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*session, error) {
 	h.mu.Lock()
 	if sess := h.sessions[rec.ID]; sess != nil {
+		if h.byKey[key.Hex()] != sess {
+			// A record left under a token the session no longer has (it
+			// was rotated a moment ago): that token opens nothing.
+			h.mu.Unlock()
+			return nil, store.ErrNotFound
+		}
 		sess.connecting.Add(1)
 		h.mu.Unlock()
 		return sess, nil
