@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -361,5 +362,31 @@ func TestCovertChannelBudget(t *testing.T) {
 	// for the trickle of 100 bytes a second.
 	if sent == 0 || refused == 0 || sent+refused != 40 || sent > 16 {
 		t.Fatalf("%d forwarded, %d refused of 40", sent, refused)
+	}
+}
+
+// New connections from one network (/24 or /48) are limited before the ban
+// check, whose memory-hard hash costs CPU for every address not seen
+// lately: many addresses of one network cannot spend the server's CPU.
+func TestConnectionsPerNetworkAreLimited(t *testing.T) {
+	ts := newTestServer(t, withConfig(func(c *signaling.Config) {
+		c.NetworkConnectsPerMinute, c.NetworkConnectBurst = 5, 10
+		c.MaxConnsPerAddr = 1000
+	}))
+	refused := 0
+	for i := range 20 {
+		d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.0.%d", 100+i))}}).DialContext}
+		ws, resp, err := d.Dial(ts.url, nil)
+		if err != nil {
+			if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("dial: %v", err)
+			}
+			refused++
+			continue
+		}
+		ws.Close()
+	}
+	if refused != 10 {
+		t.Fatalf("%d of 20 connections from one /24 refused, want 10", refused)
 	}
 }

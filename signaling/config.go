@@ -69,6 +69,12 @@ type Config struct {
 	// IPv4 address or IPv6 /64 may create. Defaults 10 and 20.
 	NewSessionsPerMinute float64
 	NewSessionBurst      int
+	// NetworkConnectsPerMinute and NetworkConnectBurst limit the new
+	// connections of one network (IPv4 /24, IPv6 /48), checked before the
+	// ban check, whose memory-hard hash of a new address costs CPU.
+	// Defaults 240 and 240.
+	NetworkConnectsPerMinute float64
+	NetworkConnectBurst      int
 	// MessagesPerSecond and Burst limit what one connection may send.
 	// Defaults 20 and 40.
 	MessagesPerSecond float64
@@ -158,6 +164,8 @@ func (c *Config) setDefaults() {
 		c.MaxQueuedTotal = 256 << 20
 	}
 	defFloat(&c.NewSessionsPerMinute, 10)
+	defFloat(&c.NetworkConnectsPerMinute, 240)
+	defInt(&c.NetworkConnectBurst, 240)
 	defFloat(&c.MessagesPerSecond, 20)
 	defFloat(&c.ActionsPerSecond, 2)
 	defFloat(&c.SignalBytesPerSecond, 100)

@@ -74,6 +74,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 			Logger: logs.Logger(), ResumeWindow: 2 * time.Second, ByeWindow: time.Second,
 			// Tests open many sessions from 127.0.0.1.
 			NewSessionsPerMinute: 6000, NewSessionBurst: 1000,
+			NetworkConnectsPerMinute: 60000, NetworkConnectBurst: 10000,
 		},
 	}
 	for _, o := range opts {

@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store/prefix"
+	"golang.org/x/time/rate"
 )
 
 // The session cookie's names (see proto.CookieName).
@@ -41,10 +42,11 @@ type Server struct {
 	metrics  *counters
 	mux      *http.ServeMux
 
-	queued  atomic.Int64 // bytes waiting in every send queue
-	stop    chan struct{}
-	loops   sync.WaitGroup // background loops
-	serving sync.WaitGroup // connections being served
+	queued   atomic.Int64    // bytes waiting in every send queue
+	networks *prefixLimiters // new connections per /24 or /48
+	stop     chan struct{}
+	loops    sync.WaitGroup // background loops
+	serving  sync.WaitGroup // connections being served
 
 	mu        sync.RWMutex // guards the fields below; a leaf
 	bySession map[string]*conn
@@ -69,6 +71,7 @@ func New(cfg Config) (*Server, error) {
 		open:      make(map[*conn]struct{}),
 		addrConns: make(map[netip.Prefix]int),
 	}
+	s.networks = newPrefixLimiters(rate.Limit(s.cfg.NetworkConnectsPerMinute/60), s.cfg.NetworkConnectBurst)
 	var err error
 	if s.hub, err = newHub(&s.cfg, s, s.metrics); err != nil {
 		return nil, err
@@ -252,6 +255,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// New connections per network (/24 or /48) are limited before the ban
+	// check: checking an address not seen lately costs a memory-hard hash,
+	// and a network of many addresses must not be able to spend the CPU.
+	if !s.networks.allow(prefix.Network(addr), now) {
+		s.metrics.countRefused(refusedNetwork)
+		s.refuse(w, ErrTooManyFromNetwork)
+		return
+	}
 	ban, banned, err := s.cfg.Store.Banned(now, addr)
 	if err != nil {
 		s.log.Error("ban check failed", "err", err)
