@@ -25,10 +25,15 @@ type Config struct {
 	// before falling back to random. Default 5s.
 	InterestWait time.Duration
 
-	// ICEServers returns the STUN and TURN servers handed out in welcome,
-	// with credentials for a session's credential id (random, never the
-	// session id). Nil hands out none.
-	ICEServers func(credID string, now time.Time) []proto.ICEServer
+	// Credentials returns the TURN REST credential of a session's
+	// credential id (random, never the session id), handed out in welcome
+	// with RelayURLs. Nil hands out no ICE servers.
+	Credentials func(credID string, now time.Time) (username, password string)
+	// RelayURLs are the stun:, turn: and turns: URLs of this node's relay.
+	RelayURLs []string
+	// NodeID names this node among several (signaling/cluster); empty for
+	// one node.
+	NodeID string
 
 	// OnSessionEnd is told, off the request path, the credential id of a
 	// session that was banned or erased, so the relay ends its allocations
