@@ -64,6 +64,9 @@ type Store struct {
 	liftMu sync.RWMutex
 
 	st counters
+
+	replMu sync.Mutex  // guards repl
+	repl   *replicator // set while this node's records are handed on
 }
 
 // Open opens (or creates) the database in cfg.Dir, loading or generating
@@ -429,6 +432,7 @@ func (s *Store) retireOldKeys() error {
 // Close closes the database. It is idempotent: later calls return nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.StopReplicating()
 		s.closed.Store(true)
 		s.closeErr = s.db.Close()
 	})

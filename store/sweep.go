@@ -42,6 +42,7 @@ func parseIndexKey(k []byte) (expiry int64, bucket, key []byte, ok bool) {
 // moves the record's index entry. A caller replacing a record must have
 // opened the old value first: this one does not look inside it.
 func putRecord(tx *bolt.Tx, bucket, key, v []byte, expiry int64) error {
+	changed(tx, bucket, key)
 	b, ix := tx.Bucket(bucket), tx.Bucket(bucketExpiry)
 	ix.FillPercent = indexFill
 	if old := b.Get(key); old != nil {
@@ -66,6 +67,7 @@ func deleteRecord(tx *bolt.Tx, bucket, key []byte) (bool, error) {
 	if old == nil {
 		return false, nil
 	}
+	changed(tx, bucket, key)
 	if h, err := parseHeader(old); err == nil {
 		if err := tx.Bucket(bucketExpiry).Delete(indexKey(h.expiry, bucket, key)); err != nil {
 			return false, err
@@ -207,6 +209,7 @@ func (s *Store) sweepOne(tx *bolt.Tx, ik []byte, now int64) (gone, bad bool, err
 	if err := ix.Delete(indexKey(h.expiry, name, key)); err != nil {
 		return false, false, err
 	}
+	changed(tx, name, key)
 	return true, false, b.Delete(key)
 }
 
