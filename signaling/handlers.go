@@ -7,27 +7,27 @@ import (
 	"github.com/parley-chat/parley/signaling/proto"
 )
 
-// backend is the hub as the transport sees it: sessions by ID, messages in.
-// In one process it is the hub itself; with several nodes a proxy to the
-// hub of the leader (signaling/cluster).
-type backend interface {
-	// open finds or makes the session of a cookie's token; setToken is
+// Backend is the hub as the transport sees it: sessions by ID, messages
+// in. In one process it is the hub itself; with several nodes a proxy to
+// the hub of the leader (signaling/cluster).
+type Backend interface {
+	// Open finds or makes the session of a cookie's token; setToken is
 	// the cookie to set (a new session, or a rotated token).
-	open(token string, addr netip.Addr, now time.Time) (sid, setToken string, err error)
-	// abandon undoes open for an upgrade that never said hello.
-	abandon(sid string)
-	// hello attaches a connection that said hello and sends welcome; the
+	Open(token string, addr netip.Addr, now time.Time) (sid, setToken string, err error)
+	// Abandon undoes Open for an upgrade that never said hello.
+	Abandon(sid string)
+	// Hello attaches a connection that said hello and sends welcome; the
 	// generation it returns names this connection from now on. node is
 	// where it is connected, relay the TURN URLs handed out there.
-	hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (gen uint64, err error)
-	// message runs one client message of connection gen.
-	message(sid string, gen uint64, m *proto.Inbound, now time.Time) error
-	// detach runs when connection gen closes.
-	detach(sid string, gen uint64, now time.Time)
-	// erase ends the session of a token now (DELETE /api/me).
-	erase(token string, now time.Time)
-	// sessionLive reports whether a TURN credential id names a live session.
-	sessionLive(cred string) bool
+	Hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (gen uint64, err error)
+	// Message runs one client message of connection gen.
+	Message(sid string, gen uint64, m *proto.Inbound, now time.Time) error
+	// Detach runs when connection gen closes.
+	Detach(sid string, gen uint64, now time.Time)
+	// Erase ends the session of a token now (DELETE /api/me).
+	Erase(token string, now time.Time)
+	// SessionLive reports whether a TURN credential id names a live session.
+	SessionLive(cred string) bool
 }
 
 // handler runs one client message type. The table below is the only place
@@ -66,7 +66,7 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 		c.hello = true
 		s.metrics.countMessage(m.Type)
 		s.register(c)
-		gen, err := s.backend().hello(c.sid, v, c.addr, s.cfg.NodeID, s.cfg.RelayURLs, now)
+		gen, err := s.backend().Hello(c.sid, v, c.addr, s.cfg.NodeID, s.cfg.RelayURLs, now)
 		if err != nil {
 			return err
 		}
@@ -84,12 +84,13 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 		return proto.ErrRateLimited
 	}
 	s.metrics.countMessage(m.Type)
-	return s.backend().message(c.sid, c.gen.Load(), m, now)
+	return s.backend().Message(c.sid, c.gen.Load(), m, now)
 }
 
 // The hub's side of backend.
 
-func (h *hub) message(sid string, gen uint64, m *proto.Inbound, now time.Time) error {
+// Message runs a message of session sid's connection gen.
+func (h *hub) Message(sid string, gen uint64, m *proto.Inbound, now time.Time) error {
 	sess := h.lookup(sid)
 	if sess == nil || !sess.current(gen) {
 		return nil // taken over by a newer connection: this one is closing

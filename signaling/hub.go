@@ -252,7 +252,7 @@ func (h *hub) lookup(id string) *session {
 
 // SessionLive reports whether a credential id names a live session: in
 // memory, not banned, not erased. The relay asks before every allocation.
-func (h *hub) sessionLive(cred string) bool {
+func (h *hub) SessionLive(cred string) bool {
 	h.mu.RLock()
 	sess := h.byCred[cred]
 	h.mu.RUnlock()
@@ -387,7 +387,8 @@ func (h *hub) housekeeping(now time.Time) {
 
 // The hub's side of backend, by session ID.
 
-func (h *hub) open(token string, addr netip.Addr, now time.Time) (string, string, error) {
+// Open is Backend.Open.
+func (h *hub) Open(token string, addr netip.Addr, now time.Time) (string, string, error) {
 	sess, setToken, err := h.openSession(token, addr, now)
 	if err != nil {
 		return "", "", err
@@ -395,13 +396,15 @@ func (h *hub) open(token string, addr netip.Addr, now time.Time) (string, string
 	return sess.id, setToken, nil
 }
 
-func (h *hub) abandon(sid string) {
+// Abandon is Backend.Abandon.
+func (h *hub) Abandon(sid string) {
 	if sess := h.lookup(sid); sess != nil {
 		h.abandonSession(sess)
 	}
 }
 
-func (h *hub) hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (uint64, error) {
+// Hello is Backend.Hello.
+func (h *hub) Hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (uint64, error) {
 	sess := h.lookup(sid)
 	if sess == nil {
 		return 0, proto.ErrInternal // erased between the upgrade and hello
@@ -411,7 +414,8 @@ func (h *hub) hello(sid string, v int, addr netip.Addr, node string, relay []str
 	return gen, nil
 }
 
-func (h *hub) detach(sid string, gen uint64, now time.Time) {
+// Detach is Backend.Detach.
+func (h *hub) Detach(sid string, gen uint64, now time.Time) {
 	if sess := h.lookup(sid); sess != nil {
 		h.detachSession(sess, gen, now)
 	}

@@ -159,7 +159,7 @@ func (h *hub) endSession(s *session) <-chan struct{} {
 // erase ends the session of a token now (DELETE /api/me): the chat ends,
 // the socket closes, the record is deleted, and references to the session
 // in the records of people in memory go with it.
-func (h *hub) erase(token string, now time.Time) {
+func (h *hub) Erase(token string, now time.Time) {
 	key := h.store.SessionKey(token)
 	h.mu.RLock()
 	s := h.byKey[key.Hex()]

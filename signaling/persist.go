@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley/store"
@@ -14,10 +15,11 @@ import (
 // time, so a newer snapshot of a session is never overtaken by an older
 // one, and a delete is never undone by a write already on its way.
 type persister struct {
-	h    *hub
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	h       *hub
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	dropped atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	dirty   map[*session]struct{}
@@ -105,10 +107,26 @@ func (p *persister) run() {
 		case <-p.wake:
 			p.round()
 		case <-p.stop:
-			p.round() // what Shutdown left
+			if !p.dropped.Load() {
+				p.round() // what Shutdown left
+			}
 			return
 		}
 	}
+}
+
+// finish writes what is left and stops.
+func (p *persister) finish() {
+	close(p.stop)
+	<-p.done
+}
+
+// drop stops without writing what is left: a node that no longer leads
+// must not write what its old hub held.
+func (p *persister) drop() {
+	p.dropped.Store(true)
+	close(p.stop)
+	<-p.done
 }
 
 // maxParallelWrites bounds the goroutines of one round.

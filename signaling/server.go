@@ -36,14 +36,16 @@ const (
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	hub      *hub
 	upgrader websocket.Upgrader
 	origins  map[string]bool
 	metrics  *counters
 	mux      *http.ServeMux
 
-	queued   atomic.Int64    // bytes waiting in every send queue
-	networks *prefixLimiters // new connections per /24 or /48
+	queued   atomic.Int64 // bytes waiting in every send queue
+	hubs     atomic.Pointer[hub]
+	remote   atomic.Pointer[Backend] // another node's hub, or degraded; nil: our own
+	router   atomic.Pointer[Router]  // sessions on other nodes
+	networks *prefixLimiters         // new connections per /24 or /48
 	stop     chan struct{}
 	loops    sync.WaitGroup // background loops
 	serving  sync.WaitGroup // connections being served
@@ -72,10 +74,11 @@ func New(cfg Config) (*Server, error) {
 		addrConns: make(map[netip.Prefix]int),
 	}
 	s.networks = newPrefixLimiters(rate.Limit(s.cfg.NetworkConnectsPerMinute/60), s.cfg.NetworkConnectBurst)
-	var err error
-	if s.hub, err = newHub(&s.cfg, s, s.metrics); err != nil {
+	h, err := newHub(&s.cfg, s, s.metrics)
+	if err != nil {
 		return nil, err
 	}
+	s.hubs.Store(h)
 	for _, o := range cfg.AllowedOrigins {
 		u, _ := parseOrigin(o)
 		s.origins[u] = true
@@ -107,7 +110,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Start starts the matcher's clock, the housekeeping and the persister.
 // Chats kept in the store come back as their people return.
 func (s *Server) Start() error {
-	go s.hub.persist.run()
+	go s.hub().persist.run()
 	s.loops.Add(1)
 	go s.tickLoop()
 	return nil
@@ -123,10 +126,11 @@ func (s *Server) tickLoop() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.hub.tick(now)
+			h := s.hub()
+			h.tick(now)
 			if now.Sub(lastHousekeeping) >= touchEvery {
 				lastHousekeeping = now
-				s.hub.housekeeping(now)
+				h.housekeeping(now)
 			}
 		}
 	}
@@ -144,7 +148,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing = true
 	conns := s.allConnsLocked()
 	s.mu.Unlock()
-	s.hub.shutdown()
+	s.hub().shutdown()
 	for _, c := range conns {
 		c.close(proto.CloseServerRestart, "server restart")
 	}
@@ -165,8 +169,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	close(s.stop)
 	s.loops.Wait()
-	close(s.hub.persist.stop)
-	<-s.hub.persist.done
+	s.hub().persist.finish()
 	return err
 }
 
@@ -188,27 +191,64 @@ func (s *Server) Closing() bool {
 // SessionLive reports whether a TURN credential id names a live session.
 // The relay asks it before every allocation, so credentials die with the
 // session.
-func (s *Server) SessionLive(credID string) bool { return s.backend().sessionLive(credID) }
+func (s *Server) SessionLive(credID string) bool { return s.backend().SessionLive(credID) }
 
 // backend is where sessions live: this process's hub, or the leader's.
-func (s *Server) backend() backend { return s.hub }
+func (s *Server) backend() Backend {
+	if b := s.remote.Load(); b != nil {
+		return *b
+	}
+	return s.hub()
+}
 
-// Deliver is the local Delivery: it queues a frame on the session's
-// connection in this process.
+// hub is this node's own hub: the one that serves while it leads.
+func (s *Server) hub() *hub { return s.hubs.Load() }
+
+// Deliver is the hub's Delivery: it queues a frame on the session's
+// connection in this process, or hands it to the router for another node.
 func (s *Server) Deliver(sessionID string, frame []byte) bool {
+	if s.DeliverLocal(sessionID, frame) {
+		return true
+	}
+	if r := s.router.Load(); r != nil {
+		return (*r).Deliver(sessionID, frame)
+	}
+	return false
+}
+
+// DeliverLocal queues a frame on the session's connection in this process.
+func (s *Server) DeliverLocal(sessionID string, frame []byte) bool {
 	s.mu.RLock()
 	c := s.bySession[sessionID]
 	s.mu.RUnlock()
 	return c != nil && c.send(frame)
 }
 
-// Disconnect closes the session's connection in this process.
+// Disconnect closes the session's connection, here or on another node.
 func (s *Server) Disconnect(sessionID string, code int, text string) {
+	if s.DisconnectLocal(sessionID, code, text) {
+		return
+	}
+	if r := s.router.Load(); r != nil {
+		(*r).Disconnect(sessionID, code, text)
+	}
+}
+
+// DisconnectLocal closes the session's connection in this process.
+func (s *Server) DisconnectLocal(sessionID string, code int, text string) bool {
 	s.mu.RLock()
 	c := s.bySession[sessionID]
 	s.mu.RUnlock()
 	if c != nil {
 		c.close(code, text)
+	}
+	return c != nil
+}
+
+// Locate tells the router where a session is connected.
+func (s *Server) Locate(sessionID, node string) {
+	if r := s.router.Load(); r != nil {
+		(*r).Locate(sessionID, node)
 	}
 }
 
@@ -276,7 +316,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	hdr := http.Header{}
 	if !banned {
 		var token string
-		sid, token, err = s.backend().open(s.tokenOf(r), addr, now)
+		sid, token, err = s.backend().Open(s.tokenOf(r), addr, now)
 		if err != nil {
 			if httpStatus(err) == http.StatusInternalServerError {
 				s.log.Error("session lookup failed", "err", err)
@@ -291,7 +331,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
 		if sid != "" {
-			s.backend().abandon(sid)
+			s.backend().Abandon(sid)
 		}
 		return // the upgrader has answered
 	}
@@ -329,7 +369,7 @@ func (s *Server) serveBanned(c *conn, until time.Time) {
 func (s *Server) serveConn(c *conn) {
 	defer s.release(c.prefix)
 	if !s.attachConn(c) {
-		s.backend().abandon(c.sid)
+		s.backend().Abandon(c.sid)
 		c.close(proto.CloseServerRestart, "server restart")
 		c.readLoop()
 		c.finish()
@@ -340,9 +380,9 @@ func (s *Server) serveConn(c *conn) {
 	c.finish()
 	s.detachConn(c)
 	if c.hello {
-		s.backend().detach(c.sid, c.gen.Load(), time.Now())
+		s.backend().Detach(c.sid, c.gen.Load(), time.Now())
 	} else {
-		s.backend().abandon(c.sid)
+		s.backend().Abandon(c.sid)
 	}
 	s.serving.Done()
 }

@@ -198,11 +198,12 @@ func (s *Server) Stats() Stats {
 	s.mu.RLock()
 	st.Online = len(s.open)
 	s.mu.RUnlock()
-	st.Waiting = s.hub.q.waiting()
-	s.hub.mu.RLock()
-	st.Sessions, st.Rooms = len(s.hub.sessions), len(s.hub.rooms)
-	s.hub.mu.RUnlock()
-	st.ChatsToday, st.ChatsEndedToday, st.AvgChatLength = s.hub.daily.get(now)
+	h := s.hub()
+	st.Waiting = h.q.waiting()
+	h.mu.RLock()
+	st.Sessions, st.Rooms = len(h.sessions), len(h.rooms)
+	h.mu.RUnlock()
+	st.ChatsToday, st.ChatsEndedToday, st.AvgChatLength = h.daily.get(now)
 	return st
 }
 

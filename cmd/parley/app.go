@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-chat/parley/matcher"
 	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/cluster"
 	"github.com/parley-chat/parley/signaling/node"
 	"github.com/parley-chat/parley/static"
 	"github.com/parley-chat/parley/store"
@@ -115,6 +116,12 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 			MaxPerPrefix:  cfg.TURNMaxPerAddr,
 			MaxTotal:      cfg.TURNMaxTotal,
 			Logger:        log.With("component", "turn"),
+		}
+	}
+	if cfg.NATSURL != "" || cfg.ClusterListen != "" {
+		nc.Cluster = &cluster.Config{
+			NodeID: cfg.NodeID, URL: cfg.NATSURL, Listen: cfg.ClusterListen, Peers: cfg.ClusterPeers,
+			NATSListen: cfg.NATSListen, TLS: a.tls.clusterConfig(), Logger: log.With("component", "cluster"),
 		}
 	}
 	if a.node, err = node.New(nc); err != nil {

@@ -60,6 +60,14 @@ type Config struct {
 	ACMEDirectory string // the CA's ACME directory URL; Let's Encrypt unless told otherwise
 	ACMECA        string // PEM file trusted for the directory's HTTPS, besides the system roots
 
+	// Several nodes (signaling/cluster): an existing NATS, or NATS embedded
+	// with routes between the nodes.
+	NATSURL       string
+	ClusterListen string
+	ClusterPeers  []string
+	NATSListen    string
+	NodeID        string
+
 	LogFormat string
 	LogLevel  string
 
@@ -73,7 +81,7 @@ func envName(flagName string) string {
 
 // rawFlags are the flags parsed into Config after the parse, from text.
 type rawFlags struct {
-	origins, proxies, allowPeers, relayPorts, publicIP, oldKeys string
+	origins, proxies, allowPeers, relayPorts, publicIP, oldKeys, clusterPeers string
 }
 
 // defineFlags defines every flag of parley on fs, writing into c and raw.
@@ -107,6 +115,11 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS and TURN over TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.ACMEDomain, "acme-domain", "", "obtain certificates for this domain automatically (TLS-ALPN-01 on --listen, HTTP-01 on --acme-listen)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "run as one node of several on an existing NATS cluster with JetStream (nats://host:4222,...)")
+	fs.StringVar(&c.ClusterListen, "cluster-listen", "", "run as one node of several with NATS embedded: this node's route address, host:port (TLS from --tls-cert off loopback)")
+	fs.StringVar(&raw.clusterPeers, "cluster-peers", "", "comma-separated route addresses (host:port) of the other nodes, with --cluster-listen")
+	fs.StringVar(&c.NATSListen, "nats-listen", "", "expose the embedded NATS client port at host:port (default: in process only)")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's name in a cluster: lower-case letters, digits and - (default: derived from --cluster-listen)")
 	fs.StringVar(&c.ACMEListen, "acme-listen", ":80", "HTTP address for ACME challenges and the redirect to HTTPS (\"off\": TLS-ALPN challenges on --listen :443 only)")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", autocert.DefaultACMEDirectory, "the certificate authority's ACME directory URL")
 	fs.StringVar(&c.ACMECA, "acme-ca", "", "PEM file of a CA certificate to trust, besides the system's, for the ACME directory's HTTPS (a private or test CA)")
@@ -163,6 +176,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	var err error
 	c.AllowedOrigins = splitList(raw.origins)
 	c.OldKeyFiles = splitList(raw.oldKeys)
+	c.ClusterPeers = splitList(raw.clusterPeers)
 	if c.TrustedProxies, err = parsePrefixes(raw.proxies); err != nil {
 		return c, fmt.Errorf("--trusted-proxies: %w", err)
 	}
@@ -187,6 +201,12 @@ func (c *Config) validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.NATSURL != "" && c.ClusterListen != "" {
+		errs = append(errs, errors.New("--nats-url and --cluster-listen exclude each other"))
+	}
+	if len(c.ClusterPeers) > 0 && c.ClusterListen == "" {
+		errs = append(errs, errors.New("--cluster-peers needs --cluster-listen"))
 	}
 	if c.ACMEDomain != "" && c.TLSCert != "" {
 		errs = append(errs, errors.New("--acme-domain and --tls-cert exclude each other"))

@@ -70,8 +70,14 @@ type proc struct {
 // startParley runs the binary and waits until it answers.
 func startParley(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startParleyEnv(t, []string{"PARLEY_KEY="}, args...)
+}
+
+// startParleyEnv runs the binary with more environment.
+func startParleyEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(parleyBinary(t), args...)
-	cmd.Env = append(os.Environ(), "PARLEY_KEY=")
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

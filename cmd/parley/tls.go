@@ -237,6 +237,18 @@ func (t *tlsSetup) turnConfig() *tls.Config {
 	return c
 }
 
+// clusterConfig secures the routes between the nodes of a cluster with this
+// node's certificate; the nodes check each other's against the host names
+// of --cluster-peers, so those must be names the certificates cover.
+func (t *tlsSetup) clusterConfig() *tls.Config {
+	if t == nil {
+		return nil
+	}
+	c := t.cfg.Clone()
+	c.NextProtos = nil
+	return c
+}
+
 // turnHost is the host put in the TURN URLs. Browsers check the relay's
 // certificate against it, so under TLS it must be a name of the
 // certificate: the configured one, else the ACME domain or the first DNS

@@ -24,6 +24,10 @@ import (
 type Config struct {
 	// URL of the signaling WebSocket, e.g. ws://127.0.0.1:8080/ws.
 	URL string
+	// Fallback are more URLs of the same service (the nodes of a cluster,
+	// as a load balancer would spread them): a redial tries the next one
+	// when one does not answer.
+	Fallback []string
 	// Origin is sent with the upgrade when set (a browser always sends one).
 	Origin string
 	// LocalAddr is the source address of the WebSocket (tests and the load
@@ -115,7 +119,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if strings.HasPrefix(cfg.URL, "wss:") {
 		c.cookieName = proto.SecureCookieName
 	}
-	ws, welcome, err := c.connect(ctx)
+	ws, welcome, err := c.connect(ctx, cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +138,14 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("client: closed by the server with %d", e.Code)
 }
 
-func (c *Client) connect(ctx context.Context) (*websocket.Conn, *proto.Outbound, error) {
+// target is the URL of a redial attempt: the first URL, then in turn the
+// fallbacks, from the second attempt on.
+func (c *Client) target(attempt int) string {
+	urls := append([]string{c.cfg.URL}, c.cfg.Fallback...)
+	return urls[attempt%len(urls)]
+}
+
+func (c *Client) connect(ctx context.Context, url string) (*websocket.Conn, *proto.Outbound, error) {
 	d := websocket.Dialer{HandshakeTimeout: c.cfg.HandshakeTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024, TLSClientConfig: c.cfg.TLS}
 	if c.cfg.LocalAddr.IsValid() {
 		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.cfg.LocalAddr.AsSlice()}}
@@ -153,7 +164,7 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, *proto.Outbound,
 	if token != "" {
 		h.Set("Cookie", name+"="+token)
 	}
-	ws, resp, err := d.DialContext(ctx, c.cfg.URL, h)
+	ws, resp, err := d.DialContext(ctx, url, h)
 	if err != nil {
 		if resp != nil {
 			return nil, nil, fmt.Errorf("client: dial: %s: %w", resp.Status, err)
@@ -449,7 +460,7 @@ func (c *Client) redial() (*websocket.Conn, error) {
 			return nil, ErrClosed
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandshakeTimeout)
-		ws, welcome, err := c.connect(ctx)
+		ws, welcome, err := c.connect(ctx, c.target(attempt))
 		cancel()
 		if err == nil {
 			c.mu.Lock()

@@ -3,11 +3,16 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/cluster"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
 )
@@ -23,6 +28,10 @@ type Config struct {
 	Signaling signaling.Config
 	// SweepEvery is how often expired records are swept. Default 1m.
 	SweepEvery time.Duration
+	// Cluster makes this node one of several (NATS); nil runs one node.
+	// Its Secret and Dir default to a subkey of the master key and
+	// <Store.Dir>/nats.
+	Cluster *cluster.Config
 }
 
 // Node is one running parley node.
@@ -30,7 +39,9 @@ type Node struct {
 	Store     *store.Store
 	Relay     *turn.Server // nil without a relay
 	Signaling *signaling.Server
+	Cluster   *cluster.Node // nil for one node
 
+	clusterCfg  *cluster.Config
 	sweepEvery  time.Duration
 	stopSweeper context.CancelFunc
 	swept       chan struct{}
@@ -39,7 +50,7 @@ type Node struct {
 // New opens the store, starts the relay (binding its listeners) and builds
 // signaling. On error everything it opened is closed again.
 func New(cfg Config) (_ *Node, err error) {
-	n := &Node{sweepEvery: cfg.SweepEvery}
+	n := &Node{sweepEvery: cfg.SweepEvery, clusterCfg: cfg.Cluster}
 	if n.sweepEvery == 0 {
 		n.sweepEvery = time.Minute
 	}
@@ -63,7 +74,26 @@ func New(cfg Config) (_ *Node, err error) {
 		}
 		sc.Credentials = n.Relay.Credentials
 		sc.RelayURLs = n.Relay.URLs()
-		sc.OnSessionEnd = func(cred string) { n.Relay.EndSession(cred) }
+		sc.OnSessionEnd = n.endSession
+	}
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		if cc.Secret == nil {
+			cc.Secret = n.Store.Subkey("cluster")
+		}
+		if cc.Dir == "" {
+			cc.Dir = filepath.Join(cfg.Store.Dir, "nats")
+		}
+		if cc.NodeID == "" && cc.Listen != "" {
+			// Stable across restarts: the embedded JetStream knows its peers
+			// by this name.
+			sum := sha256.Sum256([]byte(cc.Listen))
+			cc.NodeID = "n" + hex.EncodeToString(sum[:5])
+		} else if cc.NodeID == "" {
+			cc.NodeID = "n" + randomHex(5)
+		}
+		sc.NodeID = cc.NodeID
+		n.clusterCfg = &cc
 	}
 	if n.Signaling, err = signaling.New(sc); err != nil {
 		return nil, err
@@ -82,10 +112,31 @@ func (n *Node) banned(a netip.Addr) bool {
 	return err != nil || banned // when in doubt, refuse
 }
 
-// Start starts signaling's loops and the store's sweeper.
+// endSession ends a banned or erased session's relay allocations: here, or
+// on every node of a cluster.
+func (n *Node) endSession(cred string) {
+	if n.Cluster != nil {
+		n.Cluster.EndSession(cred) // every node, this one too
+		return
+	}
+	n.Relay.EndSession(cred)
+}
+
+// Start starts signaling's loops, the store's sweeper, and joins the
+// cluster if there is one.
 func (n *Node) Start() error {
 	if err := n.Signaling.Start(); err != nil {
 		return err
+	}
+	if n.clusterCfg != nil {
+		var end func(string)
+		if n.Relay != nil {
+			end = func(cred string) { n.Relay.EndSession(cred) }
+		}
+		var err error
+		if n.Cluster, err = cluster.Start(*n.clusterCfg, n.Signaling, n.Store, end); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopSweeper, n.swept = cancel, make(chan struct{})
@@ -100,6 +151,9 @@ func (n *Node) Start() error {
 // then stops the relay and the store, in the reverse order of New.
 func (n *Node) Shutdown(ctx context.Context) error {
 	var err error
+	if n.Cluster != nil {
+		_ = n.Cluster.Close() // the lead passes on at once
+	}
 	if n.Signaling != nil {
 		err = n.Signaling.Shutdown(ctx)
 	}
@@ -109,6 +163,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // Close releases what New acquired, in reverse order; Shutdown calls it.
 func (n *Node) Close() error {
+	if n.Cluster != nil {
+		_ = n.Cluster.Close()
+	}
 	if n.stopSweeper != nil {
 		n.stopSweeper()
 		<-n.swept
@@ -122,4 +179,10 @@ func (n *Node) Close() error {
 		errs = append(errs, n.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

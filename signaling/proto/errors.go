@@ -29,6 +29,7 @@ const (
 	CodeRoomFull        = "room_full"
 	CodeForbidden       = "forbidden"
 	CodeBadRoom         = "bad_room"
+	CodeUnavailable     = "unavailable"
 	CodeSignalBudget    = "signal_budget"
 	CodeBadReason       = "bad_reason"
 	CodeNothingToReport = "nothing_to_report"
@@ -71,6 +72,7 @@ var (
 	ErrNoSuchRoom      = errors.New("proto: no such room: the link is wrong or the room has ended")
 	ErrRoomFull        = errors.New("proto: the room is full")
 	ErrForbidden       = errors.New("proto: only the room's owner may do that, or the room is locked to newcomers")
+	ErrUnavailable     = errors.New("proto: the service cannot start new chats right now (part of it cannot be reached); chats in progress go on, try again soon")
 	ErrBadRoom         = errors.New("proto: a room needs a media of text or video, a name of up to 48 letters, digits, spaces or - _ . ' and a size within the server's limit")
 	ErrSignalBudget    = errors.New("proto: too much signaling in this session, wait a little")
 	ErrBadReason       = errors.New("proto: unknown reason")
@@ -105,6 +107,7 @@ var errorCodes = []struct {
 	{ErrRoomFull, CodeRoomFull},
 	{ErrForbidden, CodeForbidden},
 	{ErrBadRoom, CodeBadRoom},
+	{ErrUnavailable, CodeUnavailable},
 	{ErrSignalBudget, CodeSignalBudget},
 	{ErrBadReason, CodeBadReason},
 	{ErrNothingToReport, CodeNothingToReport},

@@ -162,6 +162,7 @@ const strings = {
     'error.no_such_peer': 'That person is no longer in this chat.',
     'error.signal_budget': 'The connection is being set up too often. Wait a little, then try the next stranger.',
     'error.no_such_room': 'This room does not exist: the link is wrong, or the room has ended.',
+    'error.unavailable': 'New chats cannot start right now: part of the service cannot be reached. Chats in progress go on. Try again in a moment.',
     'error.room_full': 'This room is full.',
     'error.forbidden': 'That is not possible here: only the owner of a room can do it, or the room does not let you in.',
     'error.bad_room': 'A room needs text or video, a name of up to 48 letters or digits, and a size the server allows.',
@@ -332,6 +333,7 @@ const strings = {
     'error.no_such_peer': 'Die persoon is niet meer in dit gesprek.',
     'error.signal_budget': 'De verbinding wordt te vaak opnieuw opgezet. Wacht even en probeer dan de volgende.',
     'error.no_such_room': 'Deze kamer bestaat niet: de link klopt niet, of de kamer is afgelopen.',
+    'error.unavailable': 'Nieuwe gesprekken kunnen nu niet beginnen: een deel van de dienst is niet bereikbaar. Lopende gesprekken gaan door. Probeer het zo opnieuw.',
     'error.room_full': 'Deze kamer is vol.',
     'error.forbidden': 'Dat kan hier niet: alleen de eigenaar van een kamer kan dat, of de kamer laat je niet binnen.',
     'error.bad_room': 'Een kamer heeft tekst of video nodig, een naam van hoogstens 48 letters of cijfers, en een grootte die de server toestaat.',
@@ -349,7 +351,7 @@ const strings = {
 export const errorCodes = [
   'bad_message', 'unknown_type', 'bad_version', 'not_hello', 'already_hello', 'consent_required', 'bad_mode', 'bad_media',
   'bad_name', 'bad_interests', 'bad_preference', 'not_paired', 'not_queued', 'bad_signal', 'bad_sdp',
-  'bad_candidate', 'no_such_peer', 'signal_budget', 'no_such_room', 'room_full', 'forbidden', 'bad_room', 'bad_reason', 'nothing_to_report', 'rate_limited', 'too_large',
+  'bad_candidate', 'no_such_peer', 'signal_budget', 'no_such_room', 'room_full', 'forbidden', 'bad_room', 'unavailable', 'bad_reason', 'nothing_to_report', 'rate_limited', 'too_large',
   'banned', 'internal',
 ];
 

@@ -1,0 +1,135 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// lead makes this node the leader of term: its copy of the records is
+// brought up to date, it starts to replicate its writes, serves the
+// followers' calls, and its own hub starts afresh (every connection is
+// closed with 1012; people come back and their sessions load from the
+// records, as after a restart).
+func (n *Node) lead(term uint64) error {
+	if err := n.catchUp(5 * time.Second); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.unsubscribeLocked()
+	var subs []*nats.Subscription
+	s, err := n.nc.Subscribe(fmt.Sprintf("%s%d", subjCall, term), n.onCall)
+	if err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	subs = append(subs, s)
+	for i := range shards {
+		s, err := n.nc.Subscribe(fmt.Sprintf("%s%d.%d", subjMsg, term, i), n.onMsg)
+		if err != nil {
+			n.mu.Unlock()
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			return err
+		}
+		subs = append(subs, s)
+	}
+	n.subs = subs
+	n.leading, n.leader, n.term = true, n.cfg.NodeID, term
+	n.mu.Unlock()
+	if err := n.nc.Flush(); err != nil {
+		return err
+	}
+	n.st.Replicate(n.replicate)
+	n.sig.Lead()
+	n.log.Info("cluster: this node leads", "term", term)
+	return nil
+}
+
+// follow makes leader of term the hub of this node's connections.
+func (n *Node) follow(leader string, term uint64) {
+	n.mu.Lock()
+	same := !n.leading && n.leader == leader && n.term == term
+	if !same {
+		n.leader, n.term = leader, term
+	}
+	n.mu.Unlock()
+	if same {
+		return
+	}
+	n.sig.Follow(&remote{n: n, term: term})
+	n.log.Info("cluster: following", "leader", leader, "term", term)
+}
+
+// stepDown stops leading: no more replication, no more serving.
+func (n *Node) stepDown() {
+	n.mu.Lock()
+	was := n.leading
+	n.leading, n.leader, n.term = false, "", 0
+	n.unsubscribeLocked()
+	n.mu.Unlock()
+	if was {
+		n.st.StopReplicating()
+	}
+	n.sig.Degrade()
+}
+
+// noLeader is a round that reached no lease: the cluster has no quorum
+// from here. New chats are refused until a leader is back.
+func (n *Node) noLeader() {
+	n.mu.Lock()
+	had := n.leader != ""
+	n.leader, n.term = "", 0
+	n.mu.Unlock()
+	if had {
+		n.sig.Degrade()
+		n.log.Warn("cluster: no leader reachable; new chats are refused")
+	}
+}
+
+func (n *Node) unsubscribeLocked() {
+	for _, s := range n.subs {
+		_ = s.Unsubscribe()
+	}
+	n.subs = nil
+}
+
+// current is the leader and term this node follows or leads.
+func (n *Node) current() (string, uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leader, n.term
+}
+
+// catchUp waits until this node's copy has applied every record the
+// bucket held when it was called.
+func (n *Node) catchUp(wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	st, err := n.kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: the records' status: %w", err)
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return fmt.Errorf("cluster: the records' status has no stream state")
+	}
+	want := bs.StreamInfo().State.LastSeq
+	for {
+		n.mu.Lock()
+		got := n.applied
+		n.mu.Unlock()
+		if got >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: catching up with the records: %d of %d", got, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
