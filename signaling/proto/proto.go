@@ -40,6 +40,7 @@ const (
 	TypeLeave  = "leave"
 	TypeReport = "report"
 	TypeBye    = "bye"
+	TypeBlock  = "block" // end the chat and never meet this person again; never a report
 )
 
 // Server to client message types.
@@ -53,6 +54,7 @@ const (
 	TypeError               = "error"
 	TypeLeft                = "left"
 	TypeReported            = "reported"
+	TypeBlocked             = "blocked"
 )
 
 // Reasons carried by partner-left.
@@ -73,6 +75,7 @@ const (
 
 	MediaText  = "text"
 	MediaVideo = "video"
+	MediaAudio = "audio" // voice only
 )
 
 // Roles in a one-to-one chat.
