@@ -20,6 +20,7 @@ var handlers = map[string]handler{
 	proto.TypeLeave:  {run: onLeave},
 	proto.TypeReport: {action: true, run: onReport},
 	proto.TypeBye:    {run: onBye},
+	proto.TypeBlock:  {action: true, run: onBlock},
 }
 
 // dispatch runs one decoded message on the reader goroutine.
@@ -64,6 +65,9 @@ func (s *Server) onHello(c *conn, m *proto.Inbound, now time.Time) error {
 func onJoin(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
 	j, err := m.Join(s.cfg.HideIPDefault)
 	if err != nil {
+		return err
+	}
+	if err := s.hub.proveWork(c.sess, j.Pow, now); err != nil {
 		return err
 	}
 	return s.hub.join(c.sess, j, now)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/store/prefix"
@@ -51,6 +52,7 @@ type hub struct {
 	persist *persister
 	daily   dailyStats
 	fresh   *prefixLimiters // new sessions per address prefix
+	pow     *pow.Guard      // nil when the proof of work is off (pow.go)
 
 	mu       sync.RWMutex // guards the maps and closing; a leaf
 	sessions map[string]*session
@@ -61,7 +63,12 @@ type hub struct {
 }
 
 func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
-	q, err := newQueue(matcher.Config{Topics: cfg.Topics, InterestWait: cfg.InterestWait})
+	q, err := newQueue(matcher.Config{Topics: cfg.Topics, InterestWait: cfg.InterestWait,
+		Languages: cfg.Languages, LanguageWait: cfg.LanguageWait})
+	if err != nil {
+		return nil, err
+	}
+	guard, err := newGuard(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +79,7 @@ func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
 		byKey:    make(map[string]*session),
 		byCred:   make(map[string]*session),
 		rooms:    make(map[string]*room),
+		pow:      guard,
 	}
 	h.persist = newPersister(h)
 	return h, nil
@@ -144,6 +152,7 @@ func (h *hub) open(token string, addr netip.Addr, now time.Time) (*session, stri
 	token = newToken()
 	sess := newSession(randomID(16), h.store.SessionKey(token), now, h.cfg)
 	sess.connecting.Add(1)
+	h.sessionOpened(p, now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {

@@ -47,6 +47,7 @@ type session struct {
 	last      lastPartner
 	budget    *rate.Limiter // bytes of signaling this session may forward
 	welcomed  bool          // said hello at least once
+	proved    bool          // did the proof of work (pow.go)
 	bye       bool          // the page said it is closing
 	banned    bool
 	erased    bool

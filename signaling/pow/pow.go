@@ -158,11 +158,17 @@ func (g *Guard) Parts() int { return g.cfg.Parts }
 func (g *Guard) Issue(session string, p netip.Prefix, now time.Time) *proto.PowChallenge {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
+	// Rounded up to the second: a challenge lasts at least TTL.
+	exp := now.Add(g.cfg.TTL)
+	expires := exp.Unix()
+	if exp.Nanosecond() > 0 {
+		expires++
+	}
 	c := &proto.PowChallenge{
 		ID:      base64.RawURLEncoding.EncodeToString(id[:]),
 		Bits:    g.Bits(p, now),
 		Parts:   g.cfg.Parts,
-		Expires: now.Add(g.cfg.TTL).Unix(),
+		Expires: expires,
 	}
 	c.MAC = g.mac(session, c)
 	return c
