@@ -83,6 +83,15 @@ func (e *Engine) check() error {
 			}
 		}
 	}
+	var crossed [nMedia]int
+	for _, s := range e.sessions {
+		if s.ent != nil && s.ent.crossed {
+			crossed[s.ent.media]++
+		}
+	}
+	if crossed != e.crossed {
+		return fmt.Errorf("%v crossed, engine says %v", crossed, e.crossed)
+	}
 	if counts != e.counts || queued != e.queued {
 		return fmt.Errorf("counts %v (%d), engine says %v (%d)", counts, queued, e.counts, e.queued)
 	}

@@ -194,6 +194,7 @@ type Engine struct {
 	sessions map[string]*session
 	counts   [nModes][nMedia]int
 	queued   int
+	crossed  [nMedia]int // people queued on the crossed pool's lists
 
 	// The queues, one set per pool (see pool). Every list is ordered by seq (oldest first).
 	random   []list
@@ -473,6 +474,9 @@ func (e *Engine) unqueue(x *entry) {
 	}
 	if x.lq.list != nil {
 		x.lq.list.remove(&x.lq)
+	}
+	if x.crossed {
+		e.crossed[x.media]--
 	}
 	e.dropInterests(x.own, x.in)
 	e.dropInterests(e.pool(int(x.media), slotCrossed), x.xin)

@@ -25,13 +25,19 @@ func (e *Engine) pool(media, slot int) int { return media*e.slots + slot }
 // reach lists the pools whose people x may meet by language, in a fixed order.
 func (e *Engine) reach(x *entry, out *[3]int) []int {
 	md := int(x.media)
-	switch {
-	case x.lang == slotNone:
-		out[0], out[1] = e.pool(md, slotNone), e.pool(md, slotCrossed)
-		return out[:2]
-	case x.crossed:
-		out[0], out[1], out[2] = x.own, e.pool(md, slotNone), e.pool(md, slotCrossed)
-		return out[:3]
+	n := 0
+	if x.lang == slotNone || x.crossed {
+		if x.lang != slotNone {
+			out[n] = x.own
+			n++
+		}
+		out[n] = e.pool(md, slotNone)
+		n++
+		if e.crossed[md] > 0 { // most often nobody: a search saved
+			out[n] = e.pool(md, slotCrossed)
+			n++
+		}
+		return out[:n]
 	}
 	out[0] = x.own
 	return out[:1]
@@ -193,6 +199,7 @@ func (e *Engine) Tick(now time.Time) []Pair {
 // cross puts x, whose language wait ran out, on the crossed pool's lists.
 func (e *Engine) cross(x *entry) {
 	x.crossed = true
+	e.crossed[x.media]++
 	xp := e.pool(int(x.media), slotCrossed)
 	switch x.mode {
 	case modeRandom:
