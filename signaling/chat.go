@@ -250,6 +250,10 @@ func (h *hub) leaveChat(sess *session, reason string, avoid bool, now time.Time)
 	if r == nil {
 		return nil
 	}
+	if r.group != nil {
+		h.leaveGroup(r, peer, reason, now)
+		return nil
+	}
 	others := r.end(peer)
 	h.chatEnded(r, now)
 	var last lastPartner
@@ -270,6 +274,9 @@ func (h *hub) leaveChat(sess *session, reason string, avoid bool, now time.Time)
 // chatEnded counts a chat once, when it ends.
 func (h *hub) chatEnded(r *room, now time.Time) {
 	h.removeRoom(r)
+	if r.group != nil {
+		return // the daily figures are of one-to-one chats
+	}
 	d := now.Sub(r.created)
 	h.daily.chatEnded(now, d)
 	h.m.observeChat(d)

@@ -71,6 +71,9 @@ type Config struct {
 	ReportGrace time.Duration
 	// HideIPDefault is the default of the hide-my-IP toggle.
 	HideIPDefault bool
+	// RoomMaxText and RoomMaxVideo cap the members of a group room, a full
+	// mesh. Defaults 8 and 6.
+	RoomMaxText, RoomMaxVideo int
 
 	// MaxConnsPerAddr caps open connections per IPv4 address or IPv6 /64.
 	// Default 16.
@@ -156,6 +159,8 @@ func (c *Config) setDefaults() {
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.TickInterval, 250*time.Millisecond)
 	defInt(&c.MaxConnsPerAddr, 16)
+	defInt(&c.RoomMaxText, proto.DefaultRoomMaxText)
+	defInt(&c.RoomMaxVideo, proto.DefaultRoomMaxVideo)
 	defInt(&c.MaxConns, 100000)
 	defInt(&c.NewSessionBurst, 20)
 	defInt(&c.Burst, 40)
@@ -187,7 +192,8 @@ func (c *Config) validate() error {
 	case c.PongWait <= c.PingInterval:
 		return errors.New("signaling: config: the pong wait must be longer than the ping interval")
 	case c.MaxConnsPerAddr < 0 || c.MaxConns < 0 || c.MessagesPerSecond < 0 || c.ActionsPerSecond < 0 ||
-		c.NewSessionsPerMinute < 0 || c.SignalBytesPerSecond < 0 || c.MaxQueuedTotal < 0:
+		c.NewSessionsPerMinute < 0 || c.SignalBytesPerSecond < 0 || c.MaxQueuedTotal < 0 ||
+		c.RoomMaxText < 2 || c.RoomMaxVideo < 2:
 		return errors.New("signaling: config: limits must be positive")
 	case c.MaxQueuedBytes < proto.MaxFrameBytes*2 || c.SignalBytesBurst < proto.MaxFrameBytes:
 		return errors.New("signaling: config: the queue and signal budgets must hold at least two frames (128 KiB) and one frame (64 KiB)")

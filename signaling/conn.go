@@ -29,6 +29,10 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	hello bool
+	// byeAt is when the client said bye on this connection (zero: never).
+	// Set and read on the reader goroutine: bye is handled there, and
+	// disconnected runs there after the last read.
+	byeAt time.Time
 	// Abuse budgets: MaxDropped rate-limited and MaxBadMessages invalid
 	// messages, refilled at one a second, so a long-lived honest client with
 	// the odd late candidate never runs out, and a flood does at once.

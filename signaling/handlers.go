@@ -21,6 +21,11 @@ var handlers = map[string]handler{
 	proto.TypeReport: {action: true, run: onReport},
 	proto.TypeBye:    {run: onBye},
 	proto.TypeBlock:  {action: true, run: onBlock},
+
+	proto.TypeRoomCreate: {action: true, run: onRoomCreate},
+	proto.TypeRoomJoin:   {action: true, run: onRoomJoin},
+	proto.TypeRoomKick:   {action: true, run: onRoomKick},
+	proto.TypeRoomLock:   {action: true, run: onRoomLock},
 }
 
 // dispatch runs one decoded message on the reader goroutine.
@@ -99,10 +104,45 @@ func onReport(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if m.Peer != "" {
+		return s.hub.reportMember(c.sess, m.Peer, reason, now)
+	}
 	return s.hub.report(c.sess, reason, now)
 }
 
-func onBye(s *Server, c *conn, _ *proto.Inbound, _ time.Time) error {
-	s.hub.bye(c.sess)
+func onRoomCreate(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+	rc, err := m.RoomCreate(s.cfg.HideIPDefault)
+	if err != nil {
+		return err
+	}
+	return s.hub.roomCreate(c.sess, rc, now)
+}
+
+func onRoomJoin(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+	rj, err := m.RoomJoin(s.cfg.HideIPDefault)
+	if err != nil {
+		return err
+	}
+	return s.hub.roomJoin(c.sess, rj, now)
+}
+
+func onRoomKick(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+	peer, ban, err := m.RoomKick()
+	if err != nil {
+		return err
+	}
+	return s.hub.roomKick(c.sess, peer, ban, now)
+}
+
+func onRoomLock(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+	locked, err := m.RoomLock()
+	if err != nil {
+		return err
+	}
+	return s.hub.roomLock(c.sess, locked, now)
+}
+
+func onBye(s *Server, c *conn, _ *proto.Inbound, now time.Time) error {
+	s.hub.bye(c.sess, now)
 	return nil
 }

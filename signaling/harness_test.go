@@ -328,3 +328,5 @@ func credOf(t testing.TB, c *client.Client) string {
 	}
 	return id
 }
+
+func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -58,7 +58,8 @@ type hub struct {
 	sessions map[string]*session
 	byKey    map[string]*session // by the store key of the current token
 	byCred   map[string]*session // by TURN credential id
-	rooms    map[string]*room    // open chats
+	rooms    map[string]*room    // open chats, by id
+	groups   map[string]*room    // open group rooms, by the hex of their key
 	closing  bool
 }
 
@@ -79,6 +80,7 @@ func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
 		byKey:    make(map[string]*session),
 		byCred:   make(map[string]*session),
 		rooms:    make(map[string]*room),
+		groups:   make(map[string]*room),
 		pow:      guard,
 	}
 	h.persist = newPersister(h)
@@ -210,6 +212,7 @@ func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*s
 	sess := newSession(rec.ID, key, rec.Created, h.cfg)
 	sess.rec = *rec
 	sess.persisted = true
+	sess.proved = rec.Mode != "" // it joined the queue before, so it did the work (pow.go)
 	sess.lastSeen = rec.LastSeen
 	sess.connecting.Add(1)
 	h.sessions[sess.id] = sess
@@ -221,7 +224,10 @@ func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*s
 		// Opposite mode cannot be repeated: the preference is never stored.
 		sess.join = &proto.Join{Mode: rec.Mode, Media: rec.Media, Name: rec.Name, Interests: rec.Interests, HideIP: rec.HideIP}
 	}
-	if rec.Chat != "" {
+	switch {
+	case rec.RoomKey != "":
+		h.rejoinStoredGroup(sess, rec, now)
+	case rec.Chat != "":
 		h.rejoinStoredChat(sess, rec, now)
 	}
 	return sess, nil
@@ -352,6 +358,25 @@ func (h *hub) housekeeping(now time.Time) {
 		s.mu.Unlock()
 		if idle {
 			h.forgetIfIdle(s)
+		}
+	}
+	// A room in use is activity too: its record must not expire while its
+	// members talk over their data channels, which the server never sees.
+	h.mu.RLock()
+	groups := make([]*room, 0, len(h.groups))
+	for _, r := range h.groups {
+		groups = append(groups, r)
+	}
+	h.mu.RUnlock()
+	for _, r := range groups {
+		r.mu.Lock()
+		touch := !r.closed && now.Sub(r.group.lastActive) >= touchEvery
+		if touch {
+			r.group.lastActive = now
+		}
+		r.mu.Unlock()
+		if touch {
+			h.persist.markRoom(r)
 		}
 	}
 }

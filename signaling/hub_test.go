@@ -221,7 +221,7 @@ func TestByeWindow(t *testing.T) {
 		a.matched()
 		b.matched()
 
-		r.h.bye(a.s) // a reload: back within the window
+		r.h.bye(a.s, time.Now()) // a reload: back within the window
 		a.drop()
 		time.Sleep(2 * time.Second)
 		a.reconnect()
@@ -230,7 +230,7 @@ func TestByeWindow(t *testing.T) {
 		}
 		b.got()
 
-		r.h.bye(a.s) // the tab closes
+		r.h.bye(a.s, time.Now()) // the tab closes
 		a.drop()
 		time.Sleep(5*time.Second - time.Millisecond)
 		synctest.Wait()
@@ -241,6 +241,33 @@ func TestByeWindow(t *testing.T) {
 		synctest.Wait()
 		if got := b.got(); got != "partner-left:closed" {
 			t.Fatalf("b got %q, want partner-left closed", got)
+		}
+	})
+}
+
+// A bye long before the socket closes (a page kept in the back-forward
+// cache) is forgotten: a later drop gets the whole resume window, and the
+// partner hears gone, not closed.
+func TestByeLongBeforeTheCloseIsForgotten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newHubRig(t, nil)
+		a, b := r.connect("192.0.2.1"), r.connect("192.0.2.2")
+		a.join()
+		b.join()
+		a.matched()
+		b.matched()
+		r.h.bye(a.s, time.Now())
+		time.Sleep(time.Minute)
+		a.drop()
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		if got := b.got(); got != "partner-reconnecting" {
+			t.Fatalf("b got %q", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := b.got(); got != "partner-left:gone" {
+			t.Fatalf("b got %q, want partner-left gone", got)
 		}
 	})
 }

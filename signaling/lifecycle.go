@@ -27,7 +27,8 @@ func (h *hub) hello(sess *session, gen uint64, version int, addr netip.Addr, now
 	sess.connecting.Add(-1)
 	resumed := sess.welcomed || sess.persisted
 	sess.welcomed = true
-	sess.connected, sess.version, sess.bye = true, version, false
+	sess.connected, sess.version = true, version
+	sess.byeAt, sess.byeWindow = time.Time{}, false
 	sess.addr, sess.prefix = addr, prefix.Of(addr)
 	sess.stopGraceLocked()
 	welcome := &proto.Outbound{
@@ -54,7 +55,18 @@ func (h *hub) hello(sess *session, gen uint64, version int, addr netip.Addr, now
 	if missed != "" {
 		h.send(sess.id, &proto.Outbound{Type: proto.TypePartnerLeft, Reason: missed})
 	}
-	if r != nil {
+	if r != nil && r.group != nil {
+		// Back in a group room: told the room again, and the others start
+		// afresh with this member, who makes the offers as a newcomer does.
+		if me, ok := r.member(peer); ok {
+			h.sendRoomJoined(r, me)
+			for _, o := range r.others(peer) {
+				if o.sid != "" {
+					h.send(o.sid, &proto.Outbound{Type: proto.TypePeerJoined, Peer: me.peer, Name: me.name, Resumed: proto.Bool(true)})
+				}
+			}
+		}
+	} else if r != nil {
 		me, ok := r.member(peer)
 		if !ok {
 			return
@@ -102,11 +114,13 @@ func (h *hub) limits() *proto.Limits {
 	}
 }
 
-// bye marks that the page is going away: if it does not come back within
-// the short bye window, the chat ends for the partner as closed.
-func (h *hub) bye(sess *session) {
+// bye marks that the page is going away: if its socket closes soon after
+// and it does not come back within the short bye window, the chat ends for
+// the partner as closed. A bye long before the socket closes (a page kept
+// in the back-forward cache) is forgotten.
+func (h *hub) bye(sess *session, now time.Time) {
 	sess.mu.Lock()
-	sess.bye = true
+	sess.byeAt = now
 	sess.mu.Unlock()
 }
 
@@ -130,7 +144,8 @@ func (h *hub) detach(sess *session, gen uint64, now time.Time) {
 	r, peer := sess.chat, sess.peer
 	if !sess.banned && !sess.erased {
 		window := h.cfg.ResumeWindow
-		if sess.bye {
+		sess.byeWindow = !sess.byeAt.IsZero() && now.Sub(sess.byeAt) <= h.cfg.ByeWindow
+		if sess.byeWindow {
 			window = h.cfg.ByeWindow
 		}
 		h.startGraceLocked(sess, window)
@@ -138,9 +153,13 @@ func (h *hub) detach(sess *session, gen uint64, now time.Time) {
 	h.markDirtyLocked(sess, now)
 	sess.mu.Unlock()
 	if r != nil {
+		m := &proto.Outbound{Type: proto.TypePartnerReconnecting}
+		if r.group != nil {
+			m.Peer = peer // in a room, which member is reconnecting
+		}
 		for _, o := range r.others(peer) {
 			if o.sid != "" {
-				h.send(o.sid, &proto.Outbound{Type: proto.TypePartnerReconnecting})
+				h.send(o.sid, m)
 			}
 		}
 	}
@@ -167,7 +186,7 @@ func (h *hub) graceOver(sess *session, gen uint64) {
 	sess.grace = nil
 	sess.wasQueued = false
 	reason := proto.ReasonGone
-	if sess.bye {
+	if sess.byeWindow {
 		reason = proto.ReasonClosed
 	}
 	sess.mu.Unlock()
@@ -188,7 +207,7 @@ func (h *hub) rejoinStoredChat(sess *session, rec *store.Session, now time.Time)
 			partnerRole = proto.RoleOfferer
 		}
 		r.members = []member{
-			{peer: rec.Peer, sid: sess.id, name: rec.Name, role: rec.Role, hideIP: rec.HideIP},
+			{peer: rec.Peer, sid: sess.id, name: rec.ChatName, role: rec.Role, hideIP: rec.ChatHideIP},
 			{peer: rec.PartnerPeer, role: partnerRole},
 		}
 		h.rooms[r.id] = r
@@ -203,7 +222,7 @@ func (h *hub) rejoinStoredChat(sess *session, rec *store.Session, now time.Time)
 			r.mu.Unlock()
 			return // not the chat it remembers any more
 		}
-		r.members[i].sid, r.members[i].name, r.members[i].hideIP = sess.id, rec.Name, rec.HideIP
+		r.members[i].sid, r.members[i].name, r.members[i].hideIP = sess.id, rec.ChatName, rec.ChatHideIP
 		if r.waiting != nil {
 			r.waiting.Stop()
 			r.waiting = nil

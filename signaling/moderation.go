@@ -11,6 +11,32 @@ import (
 
 // Reports, bans and erasure.
 
+// reportMember reports one member of the reporter's group room. Reports
+// from one room count as one reporter towards a ban, so a room cannot gang
+// up on someone; the reported member stays, and the two are never matched
+// at random afterwards.
+func (h *hub) reportMember(sess *session, peer, reason string, now time.Time) error {
+	sess.mu.Lock()
+	r, me, reporter := sess.chat, sess.peer, sess.addr
+	sess.mu.Unlock()
+	if r == nil || r.group == nil || peer == me {
+		return proto.ErrNoSuchPeer
+	}
+	m, ok := r.member(peer)
+	if !ok || m.sid == "" {
+		return proto.ErrNoSuchPeer
+	}
+	target := h.lookup(m.sid)
+	if target == nil {
+		return proto.ErrNoSuchPeer
+	}
+	target.mu.Lock()
+	addr := target.addr
+	target.mu.Unlock()
+	h.q.avoid(sess.id, m.sid)
+	return h.fileReport(sess, addr, store.Reporter{Addr: reporter, Group: r.id}, reason, now)
+}
+
 // report records a report against the partner (the chat ends and the two
 // never meet again), or against the last partner within ReportGrace, and
 // bans the partner's address when enough different networks reported it.
@@ -36,8 +62,17 @@ func (h *hub) report(sess *session, reason string, now time.Time) error {
 	if !last.addr.IsValid() {
 		return proto.ErrNothingToReport // a partner restored after a restart, not back yet
 	}
+	return h.fileReport(sess, last.addr, store.Reporter{Addr: reporter}, reason, now)
+}
+
+// fileReport stores a report and, when it bans, ends every live session
+// the ban covers.
+func (h *hub) fileReport(sess *session, target netip.Addr, reporter store.Reporter, reason string, now time.Time) error {
+	if !target.IsValid() || !reporter.Addr.IsValid() {
+		return proto.ErrNothingToReport
+	}
 	h.m.reports.Add(1)
-	ban, banned, err := h.store.Report(now, last.addr, store.Reporter{Addr: reporter}, reason)
+	ban, banned, err := h.store.Report(now, target, reporter, reason)
 	if err != nil {
 		h.log.Error("storing a report failed", "err", err)
 		return proto.ErrInternal
@@ -50,9 +85,9 @@ func (h *hub) report(sess *session, reason string, now time.Time) error {
 		// /64s under it are banned: end every live session it covers.
 		bits := ban.Bits
 		if bits == 0 {
-			bits = prefix.Of(last.addr).Bits()
+			bits = prefix.Of(target).Bits()
 		}
-		covered := prefix.Bits(last.addr, 32, bits)
+		covered := prefix.Bits(target, 32, bits)
 		h.enforceBan(now, ban.Until, func(a netip.Addr) bool { return a.IsValid() && covered.Contains(a.Unmap()) })
 	}
 	return nil

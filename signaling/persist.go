@@ -21,6 +21,7 @@ type persister struct {
 
 	mu      sync.Mutex // guards the fields below
 	dirty   map[*session]struct{}
+	rooms   map[*room]struct{}   // group rooms to write, or to delete once closed
 	finals  map[string]final     // last snapshots of sessions that left memory, by key
 	deletes map[string]*deletion // records to delete, by key
 }
@@ -42,6 +43,7 @@ func newPersister(h *hub) *persister {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		dirty:   make(map[*session]struct{}),
+		rooms:   make(map[*room]struct{}),
 		finals:  make(map[string]final),
 		deletes: make(map[string]*deletion),
 	}
@@ -50,6 +52,14 @@ func newPersister(h *hub) *persister {
 func (p *persister) mark(s *session) {
 	p.mu.Lock()
 	p.dirty[s] = struct{}{}
+	p.mu.Unlock()
+	p.poke()
+}
+
+// markRoom asks for a group room to be written, or deleted if it ended.
+func (p *persister) markRoom(r *room) {
+	p.mu.Lock()
+	p.rooms[r] = struct{}{}
 	p.mu.Unlock()
 	p.poke()
 }
@@ -106,10 +116,10 @@ const maxParallelWrites = 256
 
 func (p *persister) round() {
 	p.mu.Lock()
-	dirty, finals, deletes := p.dirty, p.finals, p.deletes
-	p.dirty, p.finals, p.deletes = make(map[*session]struct{}), make(map[string]final), make(map[string]*deletion)
+	dirty, finals, deletes, rooms := p.dirty, p.finals, p.deletes, p.rooms
+	p.dirty, p.finals, p.deletes, p.rooms = make(map[*session]struct{}), make(map[string]final), make(map[string]*deletion), make(map[*room]struct{})
 	p.mu.Unlock()
-	if len(dirty) == 0 && len(finals) == 0 && len(deletes) == 0 {
+	if len(dirty) == 0 && len(finals) == 0 && len(deletes) == 0 && len(rooms) == 0 {
 		return
 	}
 	h := p.h
@@ -132,6 +142,27 @@ func (p *persister) round() {
 				return
 			}
 			h.m.observeWrite(time.Since(start))
+		})
+	}
+	for r := range rooms {
+		r.mu.Lock()
+		closed, key := r.closed, r.group.key
+		var rec *store.Room
+		if !closed {
+			rec = h.roomRecordLocked(r)
+			r.group.dirty = false
+		}
+		r.mu.Unlock()
+		jobs = append(jobs, func() {
+			var err error
+			if closed {
+				err = h.store.DeleteRoom(key)
+			} else {
+				err = h.store.PutRoom(key, rec)
+			}
+			if err != nil {
+				h.log.Error("writing a room failed", "err", err)
+			}
 		})
 	}
 	for _, d := range deletes {

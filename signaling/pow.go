@@ -29,10 +29,11 @@ func (h *hub) sessionOpened(p netip.Prefix, now time.Time) {
 }
 
 // challengeLocked is the challenge welcome hands out, or nil when the session
-// has no work to do: done it, or joined before (a record in the store means
-// it did, in this process or a previous one).
+// has no work to do: it did it, in this process or, when its stored record
+// says it joined the queue, in a previous one. Group rooms (by link, among
+// people who know each other) ask for none, so being in one proves nothing.
 func (h *hub) challengeLocked(sess *session, now time.Time) *proto.PowChallenge {
-	if h.pow == nil || sess.proved || sess.persisted {
+	if h.pow == nil || sess.proved {
 		return nil
 	}
 	return h.pow.Issue(sess.id, sess.prefix, now)
@@ -48,7 +49,7 @@ func (h *hub) proveWork(sess *session, sol *proto.PowSolution, now time.Time) er
 		return nil
 	}
 	sess.mu.Lock()
-	done, p := sess.proved || sess.persisted, sess.prefix
+	done, p := sess.proved, sess.prefix
 	sess.mu.Unlock()
 	if !done {
 		if sol == nil {

@@ -21,7 +21,10 @@ type room struct {
 	language  string // the language both declared, for matched
 	created   time.Time
 
-	mu      sync.Mutex // guards the fields below
+	// group is set for a group room (by link); nil for a one-to-one chat.
+	group *group
+
+	mu      sync.Mutex // guards the fields below, and group's mutable state
 	members []member
 	closed  bool
 	// waiting runs while a member restored from the store after a restart
@@ -36,6 +39,8 @@ type member struct {
 	name   string
 	role   string // one-to-one: offerer or answerer
 	hideIP bool
+	joined time.Time // group rooms: ownership passes to the longest present
+	hash   string    // group rooms: the keyed hash the stored room names the session by
 }
 
 // roomView is what a member's stored record says about its chat.

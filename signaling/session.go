@@ -48,7 +48,8 @@ type session struct {
 	budget    *rate.Limiter // bytes of signaling this session may forward
 	welcomed  bool          // said hello at least once
 	proved    bool          // did the proof of work (pow.go)
-	bye       bool          // the page said it is closing
+	byeAt     time.Time     // when the page last said it is closing
+	byeWindow bool          // the running resume window is the short one after bye
 	banned    bool
 	erased    bool
 	gone      bool // dropped from memory: a late timer or message does nothing
@@ -129,7 +130,12 @@ func (h *hub) snapshotLocked(sess *session) *store.Session {
 	}
 	if r := sess.chat; r != nil {
 		rec.Chat, rec.Peer = r.id, sess.peer
-		if v, ok := r.view(sess.peer); ok {
+		if m, ok := r.member(sess.peer); ok {
+			rec.ChatName, rec.ChatHideIP = m.name, m.hideIP
+		}
+		if r.group != nil {
+			rec.RoomKey = r.group.key.Hex()
+		} else if v, ok := r.view(sess.peer); ok {
 			rec.PartnerPeer, rec.Role, rec.Statement = v.partnerPeer, v.role, v.statementID
 		}
 	}

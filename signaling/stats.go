@@ -12,15 +12,16 @@ import (
 // counters are process-wide aggregates for metrics. None of them names a
 // person, a session or an address.
 type counters struct {
-	connections atomic.Int64 // connections accepted
-	pairs       atomic.Int64
-	forwarded   atomic.Int64 // signals passed to a partner
-	stripped    atomic.Int64 // signals withheld by the hide-IP policy
-	rateLimited atomic.Int64
-	slowDropped atomic.Int64 // readers dropped for a full send queue
-	reports     atomic.Int64
-	bans        atomic.Int64
-	rotations   atomic.Int64 // tokens rotated on a resume from an unexpected place
+	connections  atomic.Int64 // connections accepted
+	pairs        atomic.Int64
+	forwarded    atomic.Int64 // signals passed to a partner
+	stripped     atomic.Int64 // signals withheld by the hide-IP policy
+	rateLimited  atomic.Int64
+	slowDropped  atomic.Int64 // readers dropped for a full send queue
+	reports      atomic.Int64
+	bans         atomic.Int64
+	rotations    atomic.Int64 // tokens rotated on a resume from an unexpected place
+	roomsCreated atomic.Int64
 	// ambiguousCookies counts requests with two session cookies, which get
 	// a fresh session instead of either.
 	ambiguousCookies atomic.Int64

@@ -86,6 +86,11 @@ func TestContentTypes(t *testing.T) {
 		"/ui.js":         "text/javascript; charset=utf-8",
 		"/form.js":       "text/javascript; charset=utf-8",
 		"/transcript.js": "text/javascript; charset=utf-8",
+		"/sha256.js":     "text/javascript; charset=utf-8",
+		"/ids.js":        "text/javascript; charset=utf-8",
+		"/support.js":    "text/javascript; charset=utf-8",
+		"/notice.js":     "text/javascript; charset=utf-8",
+		"/privacy.js":    "text/javascript; charset=utf-8",
 	} {
 		t.Run(path, func(t *testing.T) {
 			r := get(t, h, "GET", path, nil)
@@ -285,5 +290,24 @@ func TestConditionalGet(t *testing.T) {
 	nl := get(t, h, "GET", "/privacy?lang=nl", nil).Header.Get("ETag")
 	if en == nl {
 		t.Error("the English and Dutch notices share an ETag")
+	}
+}
+
+// The privacy notice's script and stylesheet are served, and its erase buttons are there in both
+// languages.
+func TestPrivacyReferencesExist(t *testing.T) {
+	h := Handler(Options{})
+	for _, lang := range []string{"en", "nl"} {
+		page := body(t, get(t, h, "GET", "/privacy?lang="+lang, nil))
+		for _, m := range regexp.MustCompile(`(?:src|href)="(/[^"?]*)"`).FindAllStringSubmatch(page, -1) {
+			if r := get(t, h, "GET", m[1], nil); r.StatusCode != 200 {
+				t.Errorf("%s: %s: status %d", lang, m[1], r.StatusCode)
+			}
+		}
+		for _, id := range []string{`src="/privacy.js"`, `id="me-show"`, `id="me-erase"`, `id="me-yes"`, `id="me-done"`} {
+			if !strings.Contains(page, id) {
+				t.Errorf("%s: the privacy notice lacks %s", lang, id)
+			}
+		}
 	}
 }

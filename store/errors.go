@@ -43,6 +43,8 @@ var (
 	// ErrBadBackup means a backup given to Restore is not a bbolt file
 	// that passes its consistency check.
 	ErrBadBackup = errors.New("store: the backup is not a readable parley database")
+	// ErrBadRoom means a nil room, one without an id, or a malformed key.
+	ErrBadRoom = errors.New("store: invalid room")
 	// ErrBadSession means a nil session or one that cannot be stored.
 	ErrBadSession = errors.New("store: invalid session")
 )

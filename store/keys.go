@@ -38,6 +38,9 @@ const (
 	// and strike tags (bankey.go).
 	infoBanSalt = "parley/v2/ban-salt"
 	infoTag     = "parley/v2/tag"
+	// Group rooms: the key of a room's record is an HMAC of its secret,
+	// and its members' session IDs are kept as HMACs too (room.go).
+	infoRoom = "parley/v2/room"
 )
 
 // keyID names a master key inside sealed values. It is derived from the key
@@ -58,6 +61,7 @@ type keyset struct {
 	address     []byte // HMAC key for address prefixes
 	banSalt     []byte // Argon2id salt of ban keys (16 bytes)
 	tag         []byte // HMAC key for reporter and strike tags
+	room        []byte // HMAC key for room secrets and member IDs
 }
 
 func derive(master []byte, info string) []byte {
@@ -76,6 +80,7 @@ func newKeyset(master []byte) *keyset {
 		address:     derive(master, infoAddress),
 		banSalt:     derive(master, infoBanSalt)[:16],
 		tag:         derive(master, infoTag),
+		room:        derive(master, infoRoom),
 	}
 	copy(ks.id[:], derive(master, infoKeyID))
 	aead, err := chacha20poly1305.NewX(derive(master, infoSeal))

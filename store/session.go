@@ -32,7 +32,10 @@ type Session struct {
 	// The current chat: the room's id, this session's peer id in it, and
 	// for a one-to-one chat the partner's peer id, the role and statement.
 	Chat        string `json:"chat,omitempty"`
+	RoomKey     string `json:"roomKey,omitempty"` // a group room: its record's key (RoomKey.Hex)
 	Peer        string `json:"peer,omitempty"`
+	ChatName    string `json:"chatName,omitempty"`   // the name this session shows in the chat
+	ChatHideIP  bool   `json:"chatHideIP,omitempty"` // whether it hides its address in the chat
 	PartnerPeer string `json:"partnerPeer,omitempty"`
 	Role        string `json:"role,omitempty"`
 	Statement   string `json:"statement,omitempty"`

@@ -26,9 +26,10 @@ var (
 	bucketBans     = []byte("bans")
 	bucketExpiry   = []byte("expiry")
 	bucketStrikes  = []byte("strikes") // format 2: bans on wider IPv6 prefixes in the making (escalate.go)
+	bucketRooms    = []byte("rooms")   // group rooms, keyed by a keyed hash of their secret (room.go)
 
-	allBuckets  = [][]byte{bucketMeta, bucketSessions, bucketReports, bucketBans, bucketExpiry, bucketStrikes}
-	dataBuckets = [][]byte{bucketSessions, bucketReports, bucketBans, bucketStrikes}
+	allBuckets  = [][]byte{bucketMeta, bucketSessions, bucketReports, bucketBans, bucketExpiry, bucketStrikes, bucketRooms}
+	dataBuckets = [][]byte{bucketSessions, bucketReports, bucketBans, bucketStrikes, bucketRooms}
 )
 
 // checkPrefix starts the meta key of a key check record: "check" + key id.

@@ -68,8 +68,9 @@ type browser struct {
 
 // launchChromium starts a headless Chromium with fake camera and microphone and WebRTC over
 // loopback, runs script in every new document, and returns its tab and how to close it. Closing
-// is also registered with tb.Cleanup.
-func launchChromium(tb testing.TB, name string, width, height int, script string) (context.Context, context.CancelFunc) {
+// is also registered with tb.Cleanup. extra flags come last and win over the defaults (for
+// example the autoplay policy).
+func launchChromium(tb testing.TB, name string, width, height int, script string, extra ...chromedp.ExecAllocatorOption) (context.Context, context.CancelFunc) {
 	tb.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		tb.Fatalf("Chromium is required for the browser tests and is missing at %s (apt-get install -y chromium): %v", chromiumPath, err)
@@ -93,6 +94,7 @@ func launchChromium(tb testing.TB, name string, width, height int, script string
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("lang", "en-US"),
 	)
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	closeAll := func() { cancel(); acancel() }
@@ -115,10 +117,41 @@ func launchChromium(tb testing.TB, name string, width, height int, script string
 // newBrowser starts a headless Chromium. Closing it is registered with t.Cleanup.
 func newBrowser(t *testing.T, name string, width, height int) *browser {
 	t.Helper()
-	ctx, cancel := launchChromium(t, name, width, height, instrument)
+	return newBrowserWith(t, name, width, height, "")
+}
+
+// newBrowserWith starts a headless Chromium that runs script after the instrumentation in every
+// new document, with extra flags.
+func newBrowserWith(t *testing.T, name string, width, height int, script string, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
+	ctx, cancel := launchChromium(t, name, width, height, instrument+script, extra...)
 	b := &browser{t: t, name: name, ctx: ctx, cancel: cancel}
 	t.Cleanup(b.close)
+	b.listen()
+	return b
+}
 
+// newTab opens another tab in the same browser (so the same profile, cookie jar and all), with the
+// same instrumentation.
+func (b *browser) newTab(name string) *browser {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: instrument})
+		return err
+	}))
+	if err != nil {
+		b.t.Fatalf("%s: opening a tab: %v", name, err)
+	}
+	tab := &browser{t: b.t, name: name, ctx: ctx, cancel: cancel}
+	tab.listen()
+	return tab
+}
+
+// listen collects the page's exceptions and console errors for checkClean.
+func (b *browser) listen() {
+	ctx := b.ctx
 	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
 	consoleCalls := chromedp.Events(ctx, runtime.ConsoleAPICalled)
 	go func() {
@@ -147,7 +180,6 @@ func newBrowser(t *testing.T, name string, width, height int) *browser {
 			}
 		}
 	}()
-	return b
 }
 
 func exceptionText(ev runtime.EventExceptionThrown) string {
@@ -216,17 +248,30 @@ func evalT[T any](b *browser, expr string) T {
 	return v
 }
 
-// waitFor polls a JavaScript expression until it is truthy and returns its value.
+// waitFor polls a JavaScript expression until it is truthy and returns its value. It polls from
+// here with plain evaluations, not with chromedp.Poll, which runs as a user gesture: that would
+// give the page the user activation a person's click gives, and hide what a page without one
+// does (autoplay, notification prompts).
 func waitFor[T any](b *browser, what, expr string, timeout time.Duration) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, timeout+5*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Poll[T](expr,
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
-	if err != nil {
-		b.t.Fatalf("%s: waiting for %s (%s): %v\npage state: %s", b.name, what, short(expr), err, b.describe())
+	type result struct {
+		OK bool `json:"ok"`
+		V  T    `json:"v"`
 	}
-	return v
+	wrapped := `(async () => { const v = await (` + expr + `); return v ? { ok: true, v } : { ok: false }; })()`
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[result](wrapped, chromedp.EvalAwaitPromise))
+		cancel()
+		if err == nil && r.OK {
+			return r.V
+		}
+		if time.Now().After(deadline) || b.ctx.Err() != nil {
+			b.t.Fatalf("%s: waiting for %s (%s): %v\npage state: %s", b.name, what, short(expr), err, b.describe())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // describe summarises what the page shows, for failure messages.

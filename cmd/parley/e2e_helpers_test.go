@@ -260,11 +260,12 @@ func pairUp(t *testing.T, base string, a, b *browser, oa, ob joinOpts) {
 }
 
 // screenshotDir is where the screenshots go, for a person to look at: $PARLEY_E2E_SCREENSHOTS, or
-// parley-e2e-screenshots in the temporary directory. It is emptied once per run.
+// screenshots/ at the top of the repository (in .gitignore: they are regenerated, never
+// committed). It is emptied once per run.
 var screenshotDir = sync.OnceValues(func() (string, error) {
 	dir := os.Getenv("PARLEY_E2E_SCREENSHOTS")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "parley-e2e-screenshots")
+		dir = filepath.Join("..", "..", "screenshots")
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
@@ -272,9 +273,22 @@ var screenshotDir = sync.OnceValues(func() (string, error) {
 	return dir, os.MkdirAll(dir, 0o755)
 })
 
-// shots saves what the page shows at desktop (1280x800) and phone (390x844) size as
-// <name>-desktop.png and <name>-phone.png, then returns to the desktop size.
+// shots saves what the client shows at desktop (1280x800) and phone (390x844) size, in English and
+// in Dutch, as <name>-<lang>-<desktop|phone>.png, then returns to the language it was in and the
+// desktop size. Switching the language is the page's own button: it changes no other state.
 func (b *browser) shots(name string) {
+	b.t.Helper()
+	was := evalT[string](b, `document.documentElement.lang`)
+	for _, l := range []string{"en", "nl"} {
+		evalT[bool](b, fmt.Sprintf(`(document.querySelector('button[data-lang=%s]').click(), true)`, l))
+		b.shotsAsIs(name + "-" + l)
+	}
+	evalT[bool](b, fmt.Sprintf(`(document.querySelector('button[data-lang=%s]').click(), true)`, js(was)))
+}
+
+// shotsAsIs saves the page as it is at desktop and phone size, as <name>-desktop.png and
+// <name>-phone.png.
+func (b *browser) shotsAsIs(name string) {
 	b.t.Helper()
 	dir, err := screenshotDir()
 	if err != nil {
@@ -285,7 +299,6 @@ func (b *browser) shots(name string) {
 	b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(1)))
 	b.screenshot(filepath.Join(dir, name+"-phone.png"))
 	b.do("desktop viewport", chromedp.EmulateViewport(1280, 800))
-	b.t.Logf("screenshots %s-{desktop,phone}.png in %s", name, dir)
 }
 
 // cookie is the value of the session cookie of the browser.

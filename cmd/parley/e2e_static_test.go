@@ -4,8 +4,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,8 +67,10 @@ func TestBrowserStaticPages(t *testing.T) {
 		const keys = [...document.querySelectorAll('[data-i18n]')].map((e) => e.dataset.i18n)
 			.concat([...document.querySelectorAll('[data-i18n-placeholder]')].map((e) => e.dataset.i18nPlaceholder))
 			.concat([...document.querySelectorAll('[data-i18n-aria-label]')].map((e) => e.dataset.i18nAriaLabel))
-			.concat(['connecting', 'direct', 'relay', 'reconnecting', 'partnerReconnecting', 'failed', 'ended', 'server'].map((s) => 'state.' + s))
-			.concat(['next', 'leave', 'gone', 'banned', 'you', 'reported'].map((s) => 'left.' + s));
+			.concat(['connecting', 'direct', 'relay', 'reconnecting', 'interrupted', 'partnerReconnecting', 'failed', 'ended', 'server'].map((s) => 'state.' + s))
+			.concat(['next', 'leave', 'gone', 'closed', 'failed', 'banned', 'you', 'reported', 'over'].map((s) => 'left.' + s))
+			.concat(['random', 'opposite', 'interests', 'interestsNone', 'media.text', 'media.video', 'path.connecting', 'path.direct', 'path.relay', 'path.relayHidden'].map((s) => 'intro.' + s))
+			.concat(['camera.insecure', 'camera.missing', 'closed.takenOver', 'closed.takenOverTitle', 'start.notifyDenied', 'chat.waitAway', 'chat.waitInterrupted', 'title.matched', 'title.messages', 'notify.title', 'notify.body', 'webrtc.form']);
 		return keys.filter((k) => !m.has(k));
 	})`); len(bad) > 0 {
 		t.Errorf("keys without a string: %q", bad)
@@ -114,4 +119,58 @@ func TestBrowserStaticPages(t *testing.T) {
 		t.Error("privacy page is not styled (style.css blocked?)")
 	}
 	b.checkClean()
+}
+
+// TestBrowserSHA256 checks the client's plain SHA-256 (static/web/sha256.js, used where
+// crypto.subtle is missing) against the FIPS 180-2 vectors and against Go's crypto/sha256 at every
+// length around the block boundaries and on multi-byte text.
+func TestBrowserSHA256(t *testing.T) {
+	srv := httptest.NewServer(static.Handler(static.Options{}))
+	t.Cleanup(srv.Close)
+	b := newBrowser(t, "sha256", 1280, 800)
+	b.navigate(srv.URL + "/")
+	b.waitScreen("start", 10*time.Second)
+	for _, tc := range []struct{ expr, want string }{
+		{`''`, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{`'abc'`, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{`'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq'`, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+		{`'abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu'`, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
+		{`'a'.repeat(1000000)`, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+	} {
+		got := evalT[string](b, `import('/sha256.js').then((m) => m.hex(m.sha256(`+tc.expr+`)))`)
+		if got != tc.want {
+			t.Errorf("sha256(%s) = %s, want %s", short(tc.expr), got, tc.want)
+		}
+	}
+	var inputs []string
+	for n := 0; n <= 130; n++ {
+		buf := make([]byte, n)
+		for i := range buf {
+			buf[i] = byte(i*7 + n)
+		}
+		inputs = append(inputs, hex.EncodeToString(buf))
+	}
+	got := evalT[[]string](b, `import('/sha256.js').then((m) => `+jsStrings(inputs)+`.map((h) =>
+		m.hex(m.sha256(new Uint8Array(h.match(/../g) || []).map((_, i) => parseInt(h.substr(2 * i, 2), 16))))))`)
+	for i, h := range inputs {
+		raw, _ := hex.DecodeString(h)
+		want := sha256.Sum256(raw)
+		if i >= len(got) || got[i] != hex.EncodeToString(want[:]) {
+			t.Errorf("length %d: JavaScript and Go disagree", len(raw))
+		}
+	}
+	text := "Stelling: één, twee 🚲 — 0123456789"
+	want := sha256.Sum256([]byte(text))
+	if got := evalT[string](b, `import('/sha256.js').then((m) => m.hex(m.sha256(`+js(text)+`)))`); got != hex.EncodeToString(want[:]) {
+		t.Errorf("UTF-8 text: %s, want %x", got, want)
+	}
+	b.checkClean()
+}
+
+func jsStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = js(s)
+	}
+	return "[" + strings.Join(q, ",") + "]"
 }

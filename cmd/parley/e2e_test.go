@@ -148,11 +148,14 @@ func TestBrowserVideo(t *testing.T) {
 	ann.click("camera")
 	waitFor[bool](ann, "video frame", `document.getElementById('remote-video').currentTime > 0.5`, shortWait)
 	ann.shots("video-chat")
+	bob.click("end")
+	waitFor[bool](ann, "chat ended", `!document.getElementById('ended').hidden`, shortWait)
+	ann.shots("video-ended")
 	ann.checkClean()
 	bob.checkClean()
 }
 
-// TestBrowserNextAndReport: Next (the Escape key) sends both back to the queue and the waiting third
+// TestBrowserNextAndReport: Next (Escape twice) sends both back to the queue and the waiting third
 // person gets one of them; a report ends that chat, and those two never meet again.
 func TestBrowserNextAndReport(t *testing.T) {
 	app := startE2EApp(t, nil)
@@ -171,7 +174,8 @@ func TestBrowserNextAndReport(t *testing.T) {
 		new MutationObserver(() => window.__notes.push(el.dataset.i18n || '')).observe(el, { childList: true, characterData: true, subtree: true });
 		return true;
 	})()`)
-	ann.do("press Escape", chromedp.KeyEvent(kb.Escape))
+	evalT[bool](ann, `(document.activeElement.blur(), true)`) // Escape in the message box never skips
+	ann.do("press Escape twice", chromedp.KeyEvent(kb.Escape), chromedp.KeyEvent(kb.Escape))
 	cat.waitChatOpen()
 	partner := evalT[string](cat, `document.getElementById('partner-name').textContent`)
 	var x, y *browser // x is with cat now, y waits
@@ -185,6 +189,7 @@ func TestBrowserNextAndReport(t *testing.T) {
 	}
 	x.waitChatOpen()
 	y.waitScreen("queue", shortWait)
+	y.shots("queue-after-next")
 	if notes := evalT[[]string](bob, `window.__notes`); !slices.Contains(notes, "queue.partnerNext") {
 		t.Errorf("bob was not told that ann moved on: %q", notes)
 	}
@@ -193,10 +198,13 @@ func TestBrowserNextAndReport(t *testing.T) {
 	// x reports cat.
 	x.click("report")
 	waitFor[bool](x, "report dialog", `document.getElementById('report-dialog').open`, shortWait)
+	x.shots("report-dialog")
 	evalT[bool](x, `(document.querySelector('#report-form input[value=spam]').click(), true)`)
 	x.click("report-confirm")
 	waitFor[bool](x, "reported", `document.getElementById('ended-text').dataset.i18n === 'left.reported' && !document.getElementById('ended').hidden`, shortWait)
 	waitFor[bool](cat, "chat ended", `document.getElementById('ended-text').dataset.i18n === 'left.leave' && !document.getElementById('ended').hidden`, shortWait)
+	x.shots("reported")
+	cat.shots("partner-left")
 
 	// cat and x queue again; y (who x's side skipped) takes cat; x waits.
 	cat.click("again")
@@ -208,6 +216,7 @@ func TestBrowserNextAndReport(t *testing.T) {
 	x.waitScreen("queue", shortWait)
 	// cat leaves y and queues again: now only x and cat wait, and they must not be paired.
 	cat.click("end")
+	cat.shots("you-ended")
 	cat.click("again")
 	cat.waitScreen("queue", shortWait)
 	time.Sleep(3 * time.Second) // the matcher ticks every 250ms: a pair would have formed by now
@@ -272,7 +281,7 @@ func TestBrowserReload(t *testing.T) {
 	bob.click("end")
 	ann.navigate(app.URL + "/")
 	waitFor[bool](ann, "chat over", `!document.getElementById('ended').hidden &&
-		['left.leave', 'left.gone'].includes(document.getElementById('ended-text').dataset.i18n)`, shortWait)
+		['left.leave', 'left.gone', 'left.over'].includes(document.getElementById('ended-text').dataset.i18n)`, shortWait)
 	if got := ann.transcript(); len(got) < 4 {
 		t.Errorf("the transcript went away with the chat: %q", got)
 	}
@@ -294,6 +303,7 @@ func TestBrowserHideIP(t *testing.T) {
 			t.Errorf("%s: connection %q, want relay", b.name, s)
 		}
 	}
+	ann.shots("relay-chat")
 	if p := evalT[string](ann, `window.__pcs[window.__pcs.length - 1].getConfiguration().iceTransportPolicy`); p != "relay" {
 		t.Errorf("ann's iceTransportPolicy is %q, want relay", p)
 	}

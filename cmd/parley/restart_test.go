@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/client"
+	"github.com/parley-chat/parley/signaling/proto"
 )
 
 var (
@@ -247,4 +248,81 @@ func TestSIGTERMClosesWith1012(t *testing.T) {
 		t.Fatalf("exit code %d\n%s", code, p.output())
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+// After kill -9 and a restart, a group room comes back as one-to-one chats
+// do: every member reconnects, is told the room again, and the mesh forms
+// again.
+func TestRoomResumeAfterKill9Restart(t *testing.T) {
+	dataDir := t.TempDir()
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	first := startParley(t, serverArgs(dataDir, port)...)
+	waitHTTP(t, base+"/api/stats")
+	var cs []*client.Client
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := client.Dial(ctx, client.Config{URL: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), WebRTC: loopbackPeer(), Reconnect: true, MaxBackoff: time.Second})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cs = append(cs, c)
+	}
+	if err := cs[0].CreateRoom(client.Room{Name: "After the crash", MemberName: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	secret := waitEvent(t, cs[0], proto.TypeRoomCreated).Msg.Secret
+	room := waitEvent(t, cs[0], proto.TypeRoomJoined).Msg.Room
+	for i, c := range cs[1:] {
+		if err := c.JoinRoom(secret, fmt.Sprintf("M%d", i), false); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, c, proto.TypeRoomJoined)
+	}
+	for _, c := range cs {
+		for range 2 {
+			waitEvent(t, c, client.EventOpen)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, c := range cs {
+		for !storedInChat(t, base, c.Token()) {
+			if time.Now().After(deadline) {
+				t.Fatal("the room never reached the store")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// A room is always written no later than the session records that name
+	// it (signaling's persister): the room is in the store too.
+
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	second := startParley(t, serverArgs(dataDir, port)...)
+	for _, c := range cs {
+		waitEvent(t, c, client.EventReconnected)
+		if m := waitEvent(t, c, proto.TypeRoomJoined).Msg; m.Room != room || m.RoomName != "After the crash" {
+			t.Fatalf("after the restart: %+v", m)
+		}
+	}
+	for _, c := range cs {
+		for range 2 {
+			waitEvent(t, c, client.EventOpen)
+		}
+	}
+	if err := cs[2].Send("we are back"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs[:2] {
+		if ev := waitEvent(t, c, client.EventText); ev.Text != "we are back" {
+			t.Fatalf("got %q", ev.Text)
+		}
+	}
+	if !strings.Contains(second.output(), "room restored from the store") {
+		t.Errorf("no restore line in the log:\n%s", second.output())
+	}
 }

@@ -92,6 +92,7 @@ type Client struct {
 	welcome    *proto.Outbound
 	closed     bool
 	you        string           // this client's peer id in the current chat
+	hideInChat bool             // the current chat hides this client's address
 	peers      map[string]*peer // the PeerConnections of the current chat, by peer id
 	pow        powState
 }
@@ -257,6 +258,68 @@ func (c *Client) LeaveFailed() error {
 // Bye says the page is closing: unless this session comes back within the
 // bye window, the partner is told the chat was closed.
 func (c *Client) Bye() error { return c.SendJSON(&proto.Inbound{Type: proto.TypeBye}) }
+
+// Room is a group room to create.
+type Room struct {
+	Name       string // the room's name
+	MemberName string // this client's name in it
+	Media      string // text (default) or video
+	Max        int
+	HideIP     bool
+}
+
+// CreateRoom creates a group room; room-created brings its secret (the
+// link's fragment) and room-joined its state.
+func (c *Client) CreateRoom(r Room) error {
+	if r.Media == "" {
+		r.Media = proto.MediaText
+	}
+	return c.SendJSON(&proto.Inbound{Type: proto.TypeRoomCreate, Name: r.Name, MemberName: r.MemberName, Media: r.Media,
+		Max: r.Max, HideIP: proto.Bool(r.HideIP), Consent: true, Adult: true})
+}
+
+// JoinRoom joins the room a secret opens.
+func (c *Client) JoinRoom(secret, name string, hideIP bool) error {
+	return c.SendJSON(&proto.Inbound{Type: proto.TypeRoomJoin, Secret: secret, Name: name, HideIP: proto.Bool(hideIP), Consent: true, Adult: true})
+}
+
+// Kick removes a member of the room this client owns; with ban they
+// cannot come back while the room lives.
+func (c *Client) Kick(peer string, ban bool) error {
+	return c.SendJSON(&proto.Inbound{Type: proto.TypeRoomKick, Peer: peer, Ban: ban})
+}
+
+// Lock closes the room this client owns to newcomers, or opens it again.
+func (c *Client) Lock(locked bool) error {
+	return c.SendJSON(&proto.Inbound{Type: proto.TypeRoomLock, Locked: proto.Bool(locked)})
+}
+
+// ReportMember reports one member of a group room.
+func (c *Client) ReportMember(peer, reason string) error {
+	return c.SendJSON(&proto.Inbound{Type: proto.TypeReport, Peer: peer, Reason: reason})
+}
+
+// Peers are the ids of the members this client has a connection to.
+func (c *Client) Peers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.peers))
+	for id := range c.peers {
+		out = append(out, id)
+	}
+	return out
+}
+
+// RemoteDescriptionOf is the description member peer sent, as received.
+func (c *Client) RemoteDescriptionOf(peer string) string {
+	c.mu.Lock()
+	p := c.peers[peer]
+	c.mu.Unlock()
+	if p == nil || p.pc.RemoteDescription() == nil {
+		return ""
+	}
+	return p.pc.RemoteDescription().SDP
+}
 
 // Report reports the partner.
 func (c *Client) Report(reason string) error {
@@ -459,8 +522,29 @@ func (c *Client) handle(m *proto.Outbound) {
 		if p := c.peerFor(m.From); p != nil && m.Data != nil {
 			p.signal(m.Data)
 		}
-	case proto.TypePartnerLeft, proto.TypeBanned, proto.TypeLeft:
+	case proto.TypePartnerLeft, proto.TypeBanned, proto.TypeLeft, proto.TypeKicked:
 		c.stopPeers()
+	case proto.TypeRoomJoined:
+		// A newcomer (or a member back after a drop) offers to everyone
+		// already in the room; they answer.
+		c.stopPeers()
+		c.mu.Lock()
+		c.you, c.hideInChat = m.You, m.HideIP != nil && *m.HideIP
+		c.mu.Unlock()
+		if c.cfg.WebRTC != nil {
+			for _, p := range m.Peers {
+				c.startPeer(p.Peer, true, c.hideInChat)
+			}
+		}
+	case proto.TypePeerJoined:
+		if c.cfg.WebRTC != nil {
+			c.mu.Lock()
+			hide := c.hideInChat
+			c.mu.Unlock()
+			c.startPeer(m.Peer, false, hide)
+		}
+	case proto.TypePeerLeft:
+		c.stopPeer(m.Peer)
 	}
 	c.events.put(Event{Type: m.Type, Msg: m})
 }

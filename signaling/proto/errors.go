@@ -25,6 +25,10 @@ const (
 	CodeBadSDP          = "bad_sdp"
 	CodeBadCandidate    = "bad_candidate"
 	CodeNoSuchPeer      = "no_such_peer"
+	CodeNoSuchRoom      = "no_such_room"
+	CodeRoomFull        = "room_full"
+	CodeForbidden       = "forbidden"
+	CodeBadRoom         = "bad_room"
 	CodeSignalBudget    = "signal_budget"
 	CodeBadReason       = "bad_reason"
 	CodeNothingToReport = "nothing_to_report"
@@ -68,6 +72,10 @@ var (
 	ErrBadSDP          = errors.New("proto: the session description is not a valid offer or answer")
 	ErrBadCandidate    = errors.New("proto: the ICE candidate is not valid")
 	ErrNoSuchPeer      = errors.New("proto: no such peer in your chat")
+	ErrNoSuchRoom      = errors.New("proto: no such room: the link is wrong or the room has ended")
+	ErrRoomFull        = errors.New("proto: the room is full")
+	ErrForbidden       = errors.New("proto: only the room's owner may do that, or the room is locked to newcomers")
+	ErrBadRoom         = errors.New("proto: a room needs a media of text or video, a name of up to 48 letters, digits, spaces or - _ . ' and a size within the server's limit")
 	ErrSignalBudget    = errors.New("proto: too much signaling in this session, wait a little")
 	ErrBadReason       = errors.New("proto: unknown reason")
 	ErrNothingToReport = errors.New("proto: nobody to report: no partner now or in the last minutes")
@@ -101,6 +109,10 @@ var errorCodes = []struct {
 	{ErrBadSDP, CodeBadSDP},
 	{ErrBadCandidate, CodeBadCandidate},
 	{ErrNoSuchPeer, CodeNoSuchPeer},
+	{ErrNoSuchRoom, CodeNoSuchRoom},
+	{ErrRoomFull, CodeRoomFull},
+	{ErrForbidden, CodeForbidden},
+	{ErrBadRoom, CodeBadRoom},
 	{ErrSignalBudget, CodeSignalBudget},
 	{ErrBadReason, CodeBadReason},
 	{ErrNothingToReport, CodeNothingToReport},

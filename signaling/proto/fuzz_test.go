@@ -2,8 +2,11 @@ package proto
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/pion/ice/v4"
 )
 
 // FuzzDecode feeds arbitrary frames through everything the server does with
@@ -114,4 +117,99 @@ func TestHiddenSDPLeavesNoAddress(t *testing.T) {
 	if !strings.Contains(out, "\r\n") || strings.Count(out, "m=") != 2 {
 		t.Errorf("the structure changed:\n%s", out)
 	}
+}
+
+// FuzzCleanSDP feeds arbitrary descriptions to the cleaner. Nothing may
+// panic; a refusal is ErrBadSDP; what is accepted parses with pion's parser,
+// cleans again to itself, fits a frame, and under hide holds no candidate
+// but relay ones. Seeds: testdata/fuzz/FuzzCleanSDP (the real descriptions
+// of testdata/sdp, and attacks).
+func FuzzCleanSDP(f *testing.F) {
+	f.Add("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n", false, false)
+	f.Fuzz(func(t *testing.T, text string, answer, hide bool) {
+		typ := "offer"
+		if answer {
+			typ = "answer"
+		}
+		out, err := cleanSDP(&SessionDescription{Type: typ, SDP: text}, hide, 7)
+		if err != nil {
+			if !errors.Is(err, ErrBadSDP) || CodeOf(err) != CodeBadSDP {
+				t.Fatalf("a refusal that is not bad_sdp: %v", err)
+			}
+			return
+		}
+		if len(out.SDP) > maxSDPBytes {
+			t.Fatalf("%d bytes out", len(out.SDP))
+		}
+		again, err := cleanSDP(&SessionDescription{Type: typ, SDP: out.SDP}, hide, 7)
+		if err != nil || again.SDP != out.SDP {
+			t.Fatalf("not idempotent (%v):\nonce:\n%s\ntwice:\n%v", err, out.SDP, again)
+		}
+		checkCleanSDP(t, out.SDP, hide)
+		if hide {
+			for _, line := range strings.Split(out.SDP, "\r\n") {
+				if strings.HasPrefix(line, "a=candidate:") && !strings.Contains(line, " typ relay ") {
+					t.Fatalf("a non-relay candidate survived the hide-IP policy: %q", line)
+				}
+			}
+		}
+	})
+}
+
+// FuzzCleanCandidate does the same for trickled candidates; what passes
+// also parses with pion's candidate parser.
+func FuzzCleanCandidate(f *testing.F) {
+	for _, s := range []string{
+		chromeCandidate,
+		"candidate:0 1 UDP 2122252543 10.0.0.5 51022 typ host",
+		"candidate:2 1 TCP 2105524479 10.0.0.5 9 typ host tcptype active",
+		"candidate:1 1 udp 2113937151 2cf0b2c0-0842-4fe3-aaa0-4556a2dfbadc.local 33192 typ host generation 0 network-cost 999",
+		"candidate:842163049 1 udp 1677729535 198.51.100.10 52200 typ srflx raddr 192.168.1.5 rport 52200 generation 0",
+		"candidate:1 1 udp 41885439 2001:db8::5 61000 typ relay raddr 2001:db8::9 rport 52200",
+		"",
+	} {
+		f.Add(s, "0", true, uint16(0), true, "QDIK", true, false)
+		f.Add(s, "1", false, uint16(1), true, "", false, true)
+	}
+	f.Fuzz(func(t *testing.T, cand, mid string, hasMid bool, index uint16, hasIndex bool, ufrag string, hasUfrag bool, hide bool) {
+		c := &Candidate{Candidate: cand}
+		if hasMid {
+			c.SDPMid = &mid
+		}
+		if hasIndex {
+			c.SDPMLineIndex = &index
+		}
+		if hasUfrag {
+			c.UsernameFragment = &ufrag
+		}
+		out, ok, err := cleanCandidate(c, hide)
+		if err != nil {
+			if !errors.Is(err, ErrBadCandidate) || CodeOf(err) != CodeBadCandidate {
+				t.Fatalf("a refusal that is not bad_candidate: %v", err)
+			}
+			return
+		}
+		if !ok {
+			return
+		}
+		again, ok, err := cleanCandidate(out, hide)
+		if err != nil || !ok || candidateText(again) != candidateText(out) {
+			t.Fatalf("not idempotent: %s then %s %v", candidateText(out), candidateText(again), err)
+		}
+		if out.Candidate == "" {
+			return
+		}
+		parsed, err := ice.UnmarshalCandidate(out.Candidate)
+		if err != nil {
+			t.Fatalf("pion does not parse %q: %v", out.Candidate, err)
+		}
+		if hide && parsed.Type() != ice.CandidateTypeRelay {
+			t.Fatalf("a non-relay candidate survived the hide-IP policy: %q", out.Candidate)
+		}
+	})
+}
+
+func candidateText(c *Candidate) string {
+	b, _ := json.Marshal(c)
+	return string(b)
 }

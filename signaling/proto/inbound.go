@@ -39,6 +39,15 @@ type Inbound struct {
 
 	// report, leave
 	Reason string `json:"reason,omitempty"`
+
+	// rooms: room-create (name, memberName, media, max, hideIP, consent, adult),
+	// room-join (secret, name, hideIP, consent, adult), room-kick (peer,
+	// ban), room-lock (locked)
+	MemberName string `json:"memberName,omitempty"` // room-create: the creator's display name (name is the room's)
+	Max        int    `json:"max,omitempty"`
+	Secret     string `json:"secret,omitempty"`
+	Ban        bool   `json:"ban,omitempty"`
+	Locked     *bool  `json:"locked,omitempty"`
 }
 
 // Decode parses one client frame strictly: one JSON object, known fields
@@ -230,4 +239,98 @@ func (m *Inbound) Signal() (Signal, error) {
 		return Signal{}, ErrNoSuchPeer
 	}
 	return Signal{Peer: m.Peer, Data: m.Data}, nil
+}
+
+// RoomCreate is a validated room-create.
+type RoomCreate struct {
+	Name   string // the room's name, shown to who joins
+	Member string // the creator's display name
+	Media  string
+	Max    int // 0: the server's maximum for the media
+	HideIP bool
+}
+
+// RoomCreate checks a room-create: consent, the media, the room's name
+// (name) and the creator's display name (memberName).
+func (m *Inbound) RoomCreate(hideIPDefault bool) (RoomCreate, error) {
+	rc := RoomCreate{Media: m.Media, Max: m.Max, HideIP: hideIPDefault}
+	if !m.Consent || !m.Adult {
+		return rc, ErrConsentRequired
+	}
+	if rc.Media != MediaText && rc.Media != MediaVideo {
+		return rc, ErrBadRoom
+	}
+	var err error
+	if rc.Name, err = CleanName(m.Name, MaxRoomName); err != nil {
+		return rc, ErrBadRoom
+	}
+	if rc.Member, err = CleanName(m.MemberName, MaxNameLength); err != nil {
+		return rc, err
+	}
+	if rc.Max < 0 || rc.Max == 1 {
+		return rc, ErrBadRoom
+	}
+	if m.HideIP != nil {
+		rc.HideIP = *m.HideIP
+	}
+	return rc, nil
+}
+
+// RoomJoin is a validated room-join.
+type RoomJoin struct {
+	Secret string
+	Name   string
+	HideIP bool
+}
+
+// RoomJoin checks a room-join. A secret of the wrong shape is no_such_room,
+// the same answer as a wrong one.
+func (m *Inbound) RoomJoin(hideIPDefault bool) (RoomJoin, error) {
+	rj := RoomJoin{Secret: m.Secret, HideIP: hideIPDefault}
+	if !m.Consent || !m.Adult {
+		return rj, ErrConsentRequired
+	}
+	if !ValidRoomSecret(m.Secret) {
+		return rj, ErrNoSuchRoom
+	}
+	name, err := CleanName(m.Name, MaxNameLength)
+	if err != nil {
+		return rj, err
+	}
+	rj.Name = name
+	if m.HideIP != nil {
+		rj.HideIP = *m.HideIP
+	}
+	return rj, nil
+}
+
+// ValidRoomSecret reports whether s has the shape of a room secret: the
+// base64url (no padding) of RoomSecretBytes random bytes.
+func ValidRoomSecret(s string) bool {
+	if len(s) != 22 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// RoomKick checks a room-kick and returns the peer to remove.
+func (m *Inbound) RoomKick() (peer string, ban bool, err error) {
+	if m.Peer == "" || len(m.Peer) > MaxPeerID {
+		return "", false, ErrNoSuchPeer
+	}
+	return m.Peer, m.Ban, nil
+}
+
+// RoomLock checks a room-lock.
+func (m *Inbound) RoomLock() (bool, error) {
+	if m.Locked == nil {
+		return false, ErrBadMessage
+	}
+	return *m.Locked, nil
 }

@@ -41,8 +41,22 @@ type Outbound struct {
 	From string      `json:"from,omitempty"` // v2: the sender's peer ID
 	Data *SignalData `json:"data,omitempty"`
 
-	// partner-left, left
+	// partner-left, left, peer-left
 	Reason string `json:"reason,omitempty"`
+
+	// rooms: room-created (room, secret), room-joined (room, you, peers,
+	// owner, max, roomName, media, locked), peer-joined (peer, name,
+	// resumed), peer-left (peer, reason, owner), kicked (ban), room-lock
+	// (locked)
+	Room     string     `json:"room,omitempty"`
+	Secret   string     `json:"secret,omitempty"`
+	Peers    []PeerInfo `json:"peers,omitempty"`
+	Owner    string     `json:"owner,omitempty"`
+	Max      int        `json:"max,omitempty"`
+	RoomName string     `json:"roomName,omitempty"`
+	Name     string     `json:"name,omitempty"`
+	Locked   *bool      `json:"locked,omitempty"`
+	Ban      *bool      `json:"ban,omitempty"`
 
 	// banned
 	Until string `json:"until,omitempty"`
@@ -76,6 +90,13 @@ type Statement struct {
 	ID    string            `json:"id"`
 	Text  string            `json:"text"`
 	Texts map[string]string `json:"texts,omitempty"`
+}
+
+// PeerInfo is one member of a room as the others see it: a peer id and a
+// display name, nothing more.
+type PeerInfo struct {
+	Peer string `json:"peer"`
+	Name string `json:"name"`
 }
 
 // PartnerInfo is all a person learns about their partner from the server.

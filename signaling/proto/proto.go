@@ -41,6 +41,12 @@ const (
 	TypeReport = "report"
 	TypeBye    = "bye"
 	TypeBlock  = "block" // end the chat and never meet this person again; never a report
+
+	// Rooms (protocol v2): small private rooms by link.
+	TypeRoomCreate = "room-create"
+	TypeRoomJoin   = "room-join"
+	TypeRoomKick   = "room-kick"
+	TypeRoomLock   = "room-lock" // also sent by the server to every member
 )
 
 // Server to client message types.
@@ -55,6 +61,12 @@ const (
 	TypeLeft                = "left"
 	TypeReported            = "reported"
 	TypeBlocked             = "blocked"
+
+	TypeRoomCreated = "room-created"
+	TypeRoomJoined  = "room-joined"
+	TypePeerJoined  = "peer-joined"
+	TypePeerLeft    = "peer-left"
+	TypeKicked      = "kicked"
 )
 
 // Reasons carried by partner-left.
@@ -65,6 +77,15 @@ const (
 	ReasonBanned = "banned"
 	ReasonClosed = "closed" // the partner's page closed (bye) and did not come back
 	ReasonFailed = "failed" // the partner's browser could not connect to yours
+	ReasonKicked = "kicked" // peer-left: the owner removed that member
+)
+
+// Room limits: the most members a room may hold, by media. A mesh of N
+// browsers sends N-1 streams each: past 6 videos a phone gives up.
+const (
+	DefaultRoomMaxText  = 8
+	DefaultRoomMaxVideo = 6
+	RoomSecretBytes     = 16
 )
 
 // Modes and media of a join.

@@ -3,12 +3,20 @@
 
 import { Connection, CLOSE_BANNED, CLOSE_TAKEN_OVER } from './protocol.js';
 import { Call, getMedia, MAX_TEXT } from './rtc.js';
-import { t, detect, setLang, lang, errorMessage } from './i18n.js';
+import { t, detect, setLang, lang, errorMessage, has } from './i18n.js';
 import * as ui from './ui.js';
 import * as transcript from './transcript.js';
+import * as notice from './notice.js';
 import { readForm, fillPreferences } from './form.js';
+import { hasWebRTC, cameraProblem, canNotify } from './support.js';
 
 const { $ } = ui;
+
+// A chat whose data channel is not open this long after matched is ended for both, as failed: a
+// person must not sit on "Connecting…" for ever, nor leave the partner there.
+const CONNECT_BOUND_MS = 30000;
+// Escape twice within this time, outside the message box, moves on to the next stranger.
+const ESC_TWICE_MS = 1000;
 
 // What this tab is doing. The server is the authority; this is only what the page shows.
 const state = {
@@ -16,6 +24,7 @@ const state = {
   joinPending: false, // a join was sent and neither queued, matched nor an error came back yet
   lastJoin: null, // the last join, to queue again after "find someone new" or a reconnect
   chat: null, // {pair, name, mode, media, statement, shared, hideIP}
+  shown: null, // the chat on screen: state.chat, or the one that ended and is still shown
   call: null, // the current Call
   stream: null, // camera and microphone, video mode only
   banned: false,
@@ -25,6 +34,18 @@ const state = {
   hideIPTouched: false,
   pendingSignals: [], // signals that came before the call was built
   resumeTimer: 0, // ends a chat the server did not bring back after a resume
+  // The partner is away: the server said partner-reconnecting (partnerAway), or their side closed
+  // the data channel (channelGone). What goes wrong with the connection meanwhile is theirs, not
+  // ours: the page says they are away, and waits for the server (matched again, or partner-left).
+  partnerAway: false,
+  channelGone: false,
+  path: 'connecting', // connecting | direct | relay: what the chat's opening lines say
+  connectTimer: 0,
+  escAt: 0,
+  escTimer: 0,
+  // leaves sent on this socket and not yet answered: their "left" is only the answer, not news
+  // (a quick "find someone new" after "end" must not be undone by it).
+  leavesPending: 0,
 };
 
 const chatKey = 'parley.chat';
@@ -50,23 +71,28 @@ function loadStored(k) {
 
 conn.addEventListener('welcome', (ev) => {
   const w = ev.detail;
+  state.leavesPending = 0; // a new socket: answers to the old one's leaves never come
   ui.clearAlert();
   fillPreferences(w.preferences || []);
   if (!state.hideIPTouched) $('hide-ip').checked = !!w.hideIPDefault;
-  $('start-button').disabled = false;
-  if (w.resumed) {
-    // The server puts a resumed session back where it was: a pair answers with matched or
-    // partner-reconnecting at once. Silence means the chat ended while this page was away.
-    clearTimeout(state.resumeTimer);
-    if (state.phase === 'chat') state.resumeTimer = setTimeout(() => endChat('gone'), 5000);
-    return;
-  }
-  if ((state.phase === 'queued' || state.joinPending) && state.lastJoin) {
-    // The server no longer knows this session: queue again with the same choices.
+  $('start-button').disabled = !hasWebRTC();
+  clearTimeout(state.resumeTimer);
+  const where = w.resumed ? w.state : 'idle';
+  if (state.phase === 'chat') {
+    if (!w.resumed) {
+      // The server no longer knows this session (expired, or restarted without it): the chat is over.
+      endChat('gone');
+    } else if (where === 'paired') {
+      // matched or partner-reconnecting follows at once; silence would mean the chat is gone.
+      state.resumeTimer = setTimeout(() => endChat('gone'), 5000);
+    } else {
+      // The chat ended while this page was away. A partner-left with the reason follows at once when
+      // the server still knows it.
+      state.resumeTimer = setTimeout(() => endChat('over'), 1000);
+    }
+  } else if ((state.phase === 'queued' || state.joinPending) && state.lastJoin && where !== 'queued') {
+    // The server no longer has this session in a queue: queue again with the same choices.
     sendJoin(state.lastJoin);
-  } else if (state.phase === 'chat') {
-    // The server no longer knows this session (expired, or restarted without it): the chat is over.
-    endChat('gone');
   }
 });
 
@@ -93,13 +119,14 @@ conn.addEventListener('signal', (ev) => {
 conn.addEventListener('partner-reconnecting', () => {
   clearTimeout(state.resumeTimer);
   if (state.phase !== 'chat') return;
-  ui.setConnState('partnerReconnecting');
-  ui.announce(t('state.partnerReconnecting'));
+  state.partnerAway = true;
+  showAway();
 });
 
 conn.addEventListener('partner-left', (ev) => {
   clearTimeout(state.resumeTimer);
-  const reason = ['next', 'leave', 'gone', 'banned'].includes(ev.detail.reason) ? ev.detail.reason : 'leave';
+  const known = ['next', 'leave', 'gone', 'closed', 'failed', 'banned'];
+  const reason = known.includes(ev.detail.reason) ? ev.detail.reason : 'leave';
   if (reason === 'next') {
     // The server puts us back in the queue itself; "queued" follows.
     closeCall();
@@ -112,6 +139,11 @@ conn.addEventListener('partner-left', (ev) => {
 });
 
 conn.addEventListener('left', () => {
+  if (state.leavesPending > 0) {
+    state.leavesPending--;
+    return;
+  }
+  // The server could not queue this session again after a next (section 5.4 of PROTOCOL.md).
   state.joinPending = false;
   if (state.phase === 'queued') {
     state.phase = 'idle';
@@ -130,7 +162,9 @@ conn.addEventListener('error', (ev) => {
     state.joinPending = false;
     state.phase = 'idle';
     ui.showScreen('start');
-    showFormError(text);
+    // Keyed when the code has its own text, so a language switch translates it too.
+    if (has('error.' + code)) showFormError('error.' + code);
+    else showFormError('', text);
     return;
   }
   if (code === 'banned') return showBanned(null);
@@ -155,8 +189,13 @@ conn.addEventListener('closed', (ev) => {
   else if (code === 1009) key = 'closed.tooLarge';
   state.phase = 'closed';
   ui.clearAlert();
-  $('closed-text').dataset.i18n = key;
-  $('closed-text').textContent = t(key);
+  const takenOver = code === CLOSE_TAKEN_OVER;
+  ui.setText($('closed-title'), takenOver ? 'closed.takenOverTitle' : 'closed.title');
+  ui.setText($('closed-text'), key);
+  // Taken over by another tab of this browser: this tab can take the session back. (A reload
+  // does: the new connection's hello takes over in turn.)
+  $('take-back').hidden = !takenOver;
+  $('reload').hidden = takenOver;
   ui.showScreen('closed');
 });
 
@@ -170,7 +209,7 @@ async function startChat(m) {
   state.chat = {
     pair: String(m.pair || ''),
     name: m.partner && typeof m.partner.name === 'string' ? m.partner.name.slice(0, 32) : '',
-    mode: m.mode,
+    mode: ['random', 'opposite', 'interests'].includes(m.mode) ? m.mode : 'random',
     media,
     statement: m.statement && typeof m.statement === 'object' ? m.statement : null,
     shared: Array.isArray(m.shared) ? m.shared.filter((s) => typeof s === 'string').slice(0, 5) : [],
@@ -178,72 +217,199 @@ async function startChat(m) {
   };
   const samePair = prev && prev.pair === state.chat.pair;
   state.pendingSignals = [];
+  state.partnerAway = false;
+  state.channelGone = false;
   state.phase = 'chat';
   saveChat();
   transcript.forgetOthers(state.chat.pair);
   renderChat(!samePair || ui.screen() !== 'chat');
-  if (!m.resumed) ui.announce(t('chat.matched', { name: partnerName() }));
+  if (!m.resumed) {
+    ui.announce(t('chat.matched', { name: partnerName() }));
+    notice.matched(partnerName());
+  }
 
-  if (media === 'video' && !state.stream) {
+  if (media === 'video' && !state.stream && !cameraProblem()) {
     state.stream = await getMedia();
     if (!state.stream) ui.showAlert(t('chat.cameraError'), { timeout: 10000 });
     if (state.phase !== 'chat' || !state.chat || state.chat.pair !== String(m.pair || '')) return;
   }
   if (media === 'video') $('local-video').srcObject = state.stream;
-  const call = new Call({
-    role: m.role === 'offerer' ? 'offerer' : 'answerer',
-    iceServers: (conn.welcome && conn.welcome.iceServers) || [],
-    hideIP: state.chat.hideIP,
-    stream: media === 'video' ? state.stream : null,
-    video: media === 'video',
-    onSignal: (data) => conn.signal(data),
-  });
+  // Without a camera (refused, missing, or no secure context) there is nothing to preview or mute.
+  $('local-video').hidden = !state.stream;
+  $('mute').disabled = !state.stream;
+  $('camera').disabled = !state.stream;
+  let call;
+  try {
+    call = new Call({
+      role: m.role === 'offerer' ? 'offerer' : 'answerer',
+      iceServers: (conn.welcome && conn.welcome.iceServers) || [],
+      hideIP: state.chat.hideIP,
+      stream: media === 'video' ? state.stream : null,
+      video: media === 'video',
+      onSignal: (data) => conn.signal(data),
+    });
+  } catch (err) {
+    // WebRTC was checked before join; a browser that still cannot build a connection ends the
+    // chat for both at once instead of leaving two people on "Connecting…".
+    console.warn('parley: no peer connection', err && err.name);
+    failChat();
+    return;
+  }
   state.call = call;
-  call.addEventListener('state', (e) => { if (state.call === call) ui.setConnState(e.detail.state); });
-  call.addEventListener('open', () => { if (state.call === call) setInputEnabled(true); });
-  call.addEventListener('close', () => { if (state.call === call) setInputEnabled(false); });
+  armConnectBound(call);
+  call.addEventListener('state', (e) => { if (state.call === call) onCallState(e.detail.state); });
+  call.addEventListener('open', () => {
+    if (state.call !== call) return;
+    clearTimeout(state.connectTimer);
+    if (!away()) setInputEnabled(true);
+  });
+  call.addEventListener('close', () => {
+    if (state.call !== call || call.closed) return;
+    // The partner's side closed the channel: their page went away (closed or reloading). The
+    // server says which soon; until then nothing can be sent. Should it say nothing, the bound
+    // ends the chat.
+    state.channelGone = true;
+    showAway();
+    armConnectBound(call);
+  });
   call.addEventListener('message', (e) => { if (state.call === call) receive(e.detail); });
   call.addEventListener('typing', (e) => { if (state.call === call) showTheirTyping(e.detail.on); });
   call.addEventListener('safety', (e) => { if (state.call === call) $('safety-code').textContent = e.detail.code; });
   call.addEventListener('track', (e) => {
     if (state.call !== call) return;
     const v = $('remote-video');
-    if (v.srcObject !== e.detail.stream) v.srcObject = e.detail.stream;
+    if (v.srcObject !== e.detail.stream) {
+      v.srcObject = e.detail.stream;
+      playRemote();
+    }
   });
   call.start().catch((err) => {
     console.warn('parley: offer failed', err && err.name);
-    ui.setConnState('failed');
+    if (state.call === call) failChat();
   });
   for (const data of state.pendingSignals.splice(0)) call.handleSignal(data);
 }
 
+/**
+ * armConnectBound ends the chat as failed when call has no open channel within the bound, unless
+ * the server says the partner is away (then it decides: matched again, or partner-left) or this
+ * page has lost the server (it cannot tell anyone; the resume after the reconnect starts a new
+ * call).
+ */
+function armConnectBound(call) {
+  clearTimeout(state.connectTimer);
+  const check = () => {
+    if (state.call !== call || call.open) return;
+    if (state.partnerAway || !conn.ready) {
+      state.connectTimer = setTimeout(check, 5000);
+      return;
+    }
+    failChat();
+  };
+  state.connectTimer = setTimeout(check, CONNECT_BOUND_MS);
+}
+
+function away() { return state.partnerAway || state.channelGone; }
+
+/** onCallState shows the state of the peer connection, as long as the partner is there. */
+function onCallState(s) {
+  if (away()) return; // their connection went, not ours: the page says they are away
+  if (s === 'failed') {
+    failChat();
+  } else if (s === 'reconnecting') {
+    ui.setConnState('interrupted');
+    setInputEnabled(false, 'chat.waitInterrupted');
+  } else if (s === 'direct' || s === 'relay') {
+    state.path = s;
+    renderPath();
+    ui.setConnState(s);
+    if (state.call && state.call.open) setInputEnabled(true);
+  } else {
+    ui.setConnState(s);
+  }
+}
+
+function showAway() {
+  setInputEnabled(false, 'chat.waitAway');
+  showTheirTyping(false);
+  if ($('conn-state').dataset.state !== 'partnerReconnecting') {
+    ui.setConnState('partnerReconnecting');
+    ui.announce(t('state.partnerReconnecting'));
+  }
+}
+
+/** failChat ends a chat whose connection could not be made: the partner hears why at once. */
+function failChat() {
+  if (state.phase !== 'chat') return;
+  sendLeave('failed');
+  endChat('failed');
+}
+
+/** playRemote starts the partner's video; a browser that refuses autoplay gets a button to tap. */
+function playRemote() {
+  const v = $('remote-video');
+  let p = null;
+  try {
+    p = v.play();
+  } catch { /* old browsers: no promise */ }
+  if (!p || typeof p.then !== 'function') return;
+  p.then(() => { $('play-remote').hidden = true; }, (err) => {
+    // NotAllowedError: no user activation yet (Firefox after a reload, Chromium's policy). An
+    // AbortError means a newer stream replaced this one, whose play() decides instead.
+    if (err && err.name === 'NotAllowedError' && v.srcObject) $('play-remote').hidden = false;
+  });
+}
+
 function partnerName() {
-  return (state.chat && state.chat.name) || t('chat.stranger');
+  return (state.shown && state.shown.name) || t('chat.stranger');
 }
 
 /** renderChat draws the chat screen for state.chat; fresh: reset transcript and focus. */
 function renderChat(fresh) {
   const c = state.chat;
+  state.shown = c;
   $('partner-name').textContent = partnerName();
   ui.setConnState('connecting');
+  state.path = 'connecting';
   $('safety-code').textContent = '…';
   $('ended').hidden = true;
   $('typing').hidden = true;
   $('message-form').hidden = false;
+  $('play-remote').hidden = true;
   for (const id of ['next', 'end', 'report']) $(id).hidden = false;
-  renderStatement();
-  $('shared').hidden = !c.shared.length;
-  $('shared-list').textContent = c.shared.join(', ');
+  renderIntro();
   $('video-area').hidden = c.media !== 'video';
   document.body.dataset.media = c.media;
   ui.clearTranscript();
   for (const m of transcript.load(c.pair)) ui.addMessage(m, c.name);
-  setInputEnabled(false);
+  setInputEnabled(false, 'chat.waitConnecting');
   ui.showScreen('chat', { focus: fresh });
 }
 
+/** renderIntro writes the chat's opening lines: who, how they were matched, and the path. */
+function renderIntro() {
+  const c = state.shown;
+  if (!c) return;
+  let key = 'intro.random';
+  if (c.mode === 'opposite') key = 'intro.opposite';
+  else if (c.mode === 'interests') key = c.shared.length ? 'intro.interests' : 'intro.interestsNone';
+  $('intro-who').textContent = t(key, { media: t('intro.media.' + c.media), name: partnerName() });
+  renderStatement();
+  $('shared').hidden = !c.shared.length;
+  $('shared-list').textContent = c.shared.join(', ');
+  renderPath();
+}
+
+function renderPath() {
+  let key = 'intro.path.connecting';
+  if (state.path === 'direct') key = 'intro.path.direct';
+  else if (state.path === 'relay') key = state.shown && state.shown.hideIP ? 'intro.path.relayHidden' : 'intro.path.relay';
+  $('intro-path').textContent = t(key);
+  $('intro-path').dataset.path = state.path;
+}
+
 function renderStatement() {
-  const s = state.chat && state.chat.statement;
+  const s = state.shown && state.shown.statement;
   $('statement').hidden = !s;
   if (s) {
     const texts = s.texts && typeof s.texts === 'object' ? s.texts : {};
@@ -251,12 +417,16 @@ function renderStatement() {
   }
 }
 
-function setInputEnabled(on) {
-  $('message').disabled = !on;
+/** setInputEnabled allows typing, or says in the box why one cannot (whyKey). */
+function setInputEnabled(on, whyKey = 'chat.waitConnecting') {
+  const box = $('message');
+  box.disabled = !on;
   $('send').disabled = !on;
+  box.dataset.i18nPlaceholder = on ? 'chat.placeholder' : whyKey;
+  box.placeholder = t(box.dataset.i18nPlaceholder);
   // Focus moves to the message box once one can type, unless the person is elsewhere already.
   const here = document.activeElement;
-  if (on && (!here || here === document.body || here === $('chat-title'))) $('message').focus();
+  if (on && (!here || here === document.body || here === $('chat-title'))) box.focus();
 }
 
 function receive(m) {
@@ -265,12 +435,13 @@ function receive(m) {
   transcript.append(state.chat.pair, msg);
   showTheirTyping(false);
   ui.addMessage(msg, state.chat.name);
+  notice.message();
 }
 
 function sendMessage() {
   const box = $('message');
   const text = box.value.trim();
-  if (!text || !state.call) return;
+  if (!text || !state.call || box.disabled) return;
   if (text.length > MAX_TEXT) return ui.showAlert(t('error.too_large'), { timeout: 5000 });
   const m = state.call.send(text);
   if (!m) return;
@@ -298,10 +469,12 @@ function showTheirTyping(on) {
 }
 
 function closeCall() {
+  clearTimeout(state.connectTimer);
   if (state.call) state.call.close();
   state.call = null;
   state.typingOn = false;
   $('remote-video').srcObject = null;
+  $('play-remote').hidden = true;
   setInputEnabled(false);
 }
 
@@ -315,10 +488,12 @@ function endChat(reason) {
   closeCall();
   if (state.phase !== 'chat' && reason !== 'reported') return;
   state.phase = 'ended';
+  state.partnerAway = false;
+  state.channelGone = false;
   forgetChat();
+  hideEscHint();
   const key = 'left.' + reason;
-  $('ended-text').dataset.i18n = key;
-  $('ended-text').textContent = t(key);
+  ui.setText($('ended-text'), key);
   $('ended').hidden = false;
   $('typing').hidden = true;
   $('message-form').hidden = true;
@@ -363,10 +538,19 @@ function stopMedia() {
 
 // ---- user actions ----
 
-function showFormError(text) {
+/** showFormError shows the string of key (or, without a key, text as it is); '' clears it. */
+function showFormError(key, text = '') {
   const el = $('form-error');
-  el.textContent = text;
-  el.hidden = !text;
+  if (key) ui.setText(el, key);
+  else {
+    delete el.dataset.i18n;
+    el.textContent = text;
+  }
+  el.hidden = !key && !text;
+}
+
+function sendLeave(reason) {
+  if (conn.leave(reason)) state.leavesPending++;
 }
 
 function sendJoin(j) {
@@ -382,13 +566,22 @@ function sendJoin(j) {
 async function onStart(ev) {
   ev.preventDefault();
   showFormError('');
+  // Never join without WebRTC: the partner would wait on a connection that cannot come.
+  if (!hasWebRTC()) {
+    $('webrtc-missing').hidden = false;
+    return showFormError('webrtc.form');
+  }
   const r = readForm(conn.welcome && conn.welcome.limits);
   if (r.error) {
-    showFormError(t(r.error));
+    showFormError(r.error);
     if (r.focus) $(r.focus).focus();
     return;
   }
-  if (!conn.ready) return showFormError(t('form.connecting'));
+  if (r.join.media === 'video' && cameraProblem()) {
+    showFormError(cameraProblem());
+    return;
+  }
+  if (!conn.ready) return showFormError('form.connecting');
   if (r.join.media === 'video' && !state.stream) {
     // Ask for the camera before queueing, so the partner does not wait on a permission prompt.
     state.stream = await getMedia();
@@ -403,6 +596,7 @@ async function onStart(ev) {
 
 function onNext() {
   if (state.phase !== 'chat') return;
+  hideEscHint();
   conn.next();
   closeCall();
   forgetChat();
@@ -413,7 +607,7 @@ function onNext() {
 
 function onEnd() {
   if (state.phase !== 'chat') return;
-  conn.leave();
+  sendLeave();
   endChat('you');
 }
 
@@ -445,12 +639,47 @@ function onAgain() {
 }
 
 function onHome() {
-  if (state.phase === 'queued') conn.leave();
+  if (state.phase === 'queued') sendLeave();
   state.phase = 'idle';
   forgetChat();
+  state.shown = null;
   stopMedia();
   ui.clearTranscript();
   ui.showScreen('start');
+}
+
+// Escape: a fast skip, but never one a person hits by accident while typing. Inside a text field it
+// does nothing here; elsewhere the first press says what a second one within a second would do.
+function onKeyDown(ev) {
+  if (ev.key !== 'Escape' || ev.repeat || state.phase !== 'chat' || $('report-dialog').open) return;
+  const el = ev.target;
+  if (el && (el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName))) return;
+  ev.preventDefault();
+  const now = performance.now();
+  if (state.escAt && now - state.escAt <= ESC_TWICE_MS) {
+    onNext();
+    return;
+  }
+  state.escAt = now;
+  $('esc-hint').hidden = false;
+  clearTimeout(state.escTimer);
+  state.escTimer = setTimeout(hideEscHint, ESC_TWICE_MS);
+}
+
+function hideEscHint() {
+  clearTimeout(state.escTimer);
+  state.escAt = 0;
+  $('esc-hint').hidden = true;
+}
+
+async function onNotifyChange() {
+  const box = $('notify');
+  if (!box.checked) return notice.stop();
+  const ok = await notice.ask();
+  if (!ok) {
+    box.checked = false;
+    ui.setText($('notify-help'), 'start.notifyDenied');
+  }
 }
 
 function toggleTrack(kind, button, keyOn, keyOff) {
@@ -462,17 +691,24 @@ function toggleTrack(kind, button, keyOn, keyOff) {
 }
 
 function updateFormVisibility() {
-  const mode = new FormData($('start-form')).get('mode');
+  const fd = new FormData($('start-form'));
+  const mode = fd.get('mode');
   $('opposite-fields').hidden = mode !== 'opposite';
   $('interests-fields').hidden = mode !== 'interests';
+  const problem = fd.get('media') === 'video' ? cameraProblem() : '';
+  $('camera-insecure').hidden = !problem;
+  if (problem) ui.setText($('camera-insecure'), problem);
 }
 
 function switchLang(l) {
   setLang(l);
   fillPreferences((conn.welcome && conn.welcome.preferences) || []);
-  if (state.chat) {
+  // The privacy notice opens in the language of the page.
+  for (const a of document.querySelectorAll('a[href^="/privacy"]')) a.href = '/privacy?lang=' + lang();
+  if (state.shown) {
     $('partner-name').textContent = partnerName();
-    renderStatement();
+    renderIntro();
+    ui.refreshTimes();
   }
   const until = $('banned-text').dataset.until;
   if (state.banned) {
@@ -484,6 +720,7 @@ function bind() {
   $('start-form').addEventListener('submit', onStart);
   $('start-form').addEventListener('change', updateFormVisibility);
   $('hide-ip').addEventListener('change', () => { state.hideIPTouched = true; });
+  $('notify').addEventListener('change', onNotifyChange);
   $('queue-cancel').addEventListener('click', onHome);
   $('message-form').addEventListener('submit', (ev) => { ev.preventDefault(); sendMessage(); });
   $('message').addEventListener('keydown', (ev) => {
@@ -500,30 +737,38 @@ function bind() {
   $('again').addEventListener('click', onAgain);
   $('home').addEventListener('click', onHome);
   $('reload').addEventListener('click', () => location.reload());
+  $('take-back').addEventListener('click', () => location.reload());
+  $('play-remote').addEventListener('click', playRemote);
   $('mute').addEventListener('click', () => toggleTrack('audio', $('mute'), 'chat.unmute', 'chat.mute'));
   $('camera').addEventListener('click', () => toggleTrack('video', $('camera'), 'chat.cameraOn', 'chat.cameraOff'));
   for (const b of document.querySelectorAll('button[data-lang]')) {
     b.addEventListener('click', () => switchLang(b.dataset.lang));
   }
-  document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && state.phase === 'chat' && !$('report-dialog').open) {
-      ev.preventDefault();
-      onNext();
-    }
+  document.addEventListener('keydown', onKeyDown);
+  // A page going away says so: the server then holds the chat for a few seconds only (a reload is
+  // back by then, a closed tab never), so the partner is not left waiting for half a minute.
+  window.addEventListener('pagehide', () => { if (conn.ready) conn.bye(); });
+  window.addEventListener('pageshow', (ev) => {
+    // Back from the back-forward cache with the socket gone: connect (and resume) again.
+    if (ev.persisted && !conn.ws && !conn.stopped) conn.connect();
   });
 }
 
 function init() {
-  setLang(detect());
+  switchLang(detect());
   bind();
+  notice.init();
   updateFormVisibility();
   $('start-button').disabled = true;
+  $('webrtc-missing').hidden = hasWebRTC();
+  $('notify').closest('label').hidden = !canNotify();
+  $('notify-help').hidden = !canNotify();
   // A reload during a chat: show the chat as it was while the cookie brings the session back.
   const saved = loadStored(chatKey);
   const join = loadStored(joinKey);
   if (join && typeof join === 'object') state.lastJoin = join;
   if (saved && typeof saved === 'object' && saved.pair) {
-    state.chat = { shared: [], ...saved };
+    state.chat = { shared: [], mode: 'random', media: 'text', ...saved };
     state.phase = 'chat';
     renderChat(true);
     ui.setConnState('reconnecting');

@@ -127,7 +127,15 @@ export class Connection extends EventTarget {
   /** signal passes {sdp} or {candidate} to the partner through the server. */
   signal(data) { return this.sendRaw({ type: 'signal', data }); }
   next() { return this.sendRaw({ type: 'next' }); }
-  leave() { return this.sendRaw({ type: 'leave' }); }
+
+  /** leave ends the chat or leaves the queue; reason "failed" tells the partner this browser could not connect. */
+  leave(reason) { return this.sendRaw(reason === 'failed' ? { type: 'leave', reason } : { type: 'leave' }); }
+
+  /**
+   * bye says the page is going away (closed or reloaded: the page cannot tell which). If the socket
+   * closes soon after, the server holds the chat for the short bye window instead of the resume window.
+   */
+  bye() { return this.sendRaw({ type: 'bye' }); }
   report(reason) { return this.sendRaw({ type: 'report', reason }); }
 }
 

@@ -2,6 +2,7 @@
 'use strict';
 
 import { safetyCode } from './safety.js';
+import { randomID } from './ids.js';
 
 export const MAX_TEXT = 2000;
 
@@ -175,7 +176,7 @@ export class Call extends EventTarget {
   /** send puts one chat message on the data channel; it returns the message or null if not open. */
   send(text) {
     if (!this.open || !text || text.length > MAX_TEXT) return null;
-    const m = { t: 'msg', id: crypto.randomUUID(), text, ts: Date.now() };
+    const m = { t: 'msg', id: randomID(), text, ts: Date.now() };
     this.channel.send(JSON.stringify(m));
     return m;
   }

@@ -1,6 +1,8 @@
 // safety.js: the safety code both people compare to know nobody sits between their browsers.
 'use strict';
 
+import { sha256 } from './sha256.js';
+
 /**
  * fingerprints returns the DTLS certificate fingerprints (a=fingerprint) of an SDP, normalised to
  * "algorithm HEX:HEX..." in upper case, session level and media level alike, without duplicates.
@@ -24,7 +26,7 @@ export async function safetyCode(localSdp, remoteSdp, groups = 3) {
   const remote = fingerprints(remoteSdp).join(',');
   if (!local || !remote) return null;
   const input = [local, remote].sort().join('\n');
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(input)));
+  const digest = await sha256Digest(new TextEncoder().encode(input));
   // 4 decimal digits from 3 bytes each: 2^24 values folded onto 10000 leave a bias under 0.1 %.
   const parts = [];
   for (let i = 0; i < groups; i++) {
@@ -32,4 +34,11 @@ export async function safetyCode(localSdp, remoteSdp, groups = 3) {
     parts.push(String(n).padStart(4, '0'));
   }
   return parts.join(' ');
+}
+
+// crypto.subtle exists only in a secure context; the plain module gives the same digest anywhere.
+async function sha256Digest(bytes) {
+  const subtle = globalThis.crypto && globalThis.crypto.subtle;
+  if (subtle) return new Uint8Array(await subtle.digest('SHA-256', bytes));
+  return sha256(bytes);
 }

@@ -62,7 +62,10 @@ export function addMessage(m, partnerName) {
   item.dataset.from = m.from;
   const who = document.createElement('span');
   who.className = 'who';
-  who.textContent = m.from === 'me' ? t('chat.you') : (partnerName || t('chat.them'));
+  // "You" and "Stranger" follow a language switch (data-i18n); a name stays as it is.
+  if (m.from === 'me') setText(who, 'chat.you');
+  else if (partnerName) who.textContent = partnerName;
+  else setText(who, 'chat.them');
   const text = document.createElement('p');
   text.className = 'text';
   text.textContent = m.text;
@@ -71,7 +74,20 @@ export function addMessage(m, partnerName) {
   time.textContent = timeString(m.ts);
   item.append(who, text, time);
   box.append(item);
-  box.scrollTop = box.scrollHeight;
+  // The conversation (opening lines and messages) scrolls as one.
+  const scroller = $('conversation') || box;
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+/** setText shows the string of key in el, and keeps the key so a language switch re-labels it. */
+export function setText(el, key, params) {
+  el.dataset.i18n = key;
+  el.textContent = t(key, params);
+}
+
+/** refreshTimes writes the messages' times again in the current language's format. */
+export function refreshTimes() {
+  for (const el of document.querySelectorAll('#transcript time')) el.textContent = timeString(Date.parse(el.dateTime));
 }
 
 export function clearTranscript() {
@@ -89,8 +105,7 @@ export function setConnState(state) {
 /** setToggle flips a pressed button and its label key. */
 export function setToggle(button, pressed, keyOn, keyOff) {
   button.setAttribute('aria-pressed', String(pressed));
-  button.dataset.i18n = pressed ? keyOn : keyOff;
-  button.textContent = t(button.dataset.i18n);
+  setText(button.querySelector('.label') || button, pressed ? keyOn : keyOff);
 }
 
 export function formatDate(d) {
