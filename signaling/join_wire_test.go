@@ -3,6 +3,7 @@ package signaling_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,35 @@ func TestBlockOverTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(t, a, "blocked")
+}
+
+// The chat language is held with the join in memory only: the stored
+// session record has no trace of it.
+func TestLanguageIsNotStored(t *testing.T) {
+	ts := newTestServer(t, withConfig(func(c *signaling.Config) { c.Languages = []string{"en", "pt-br"} }))
+	a := ts.dial(signalingOnly())
+	join(t, a, client.Join{Language: "pt-br", Media: proto.MediaAudio})
+	b := ts.dial(signalingOnly())
+	if err := b.Join(client.Join{Language: "pt-br", Media: proto.MediaAudio}); err != nil {
+		t.Fatal(err)
+	}
+	if m := wait(t, a, "matched").Msg; m.Language != "pt-br" {
+		t.Fatalf("matched %+v", m)
+	}
+	// The record is written once the chat is: wait for the persister.
+	key := ts.store.SessionKey(a.Token())
+	var rec []byte
+	for range 100 {
+		if r, err := ts.store.GetSession(key); err == nil && r.Chat != "" {
+			rec, _ = json.Marshal(r)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rec == nil {
+		t.Fatal("the session was not stored")
+	}
+	if strings.Contains(string(rec), "pt-br") || strings.Contains(string(rec), "language") {
+		t.Fatalf("the stored record holds the language: %s", rec)
+	}
 }

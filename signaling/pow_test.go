@@ -161,3 +161,14 @@ func TestNoProofOfWork(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A group room (by link, no work asked) proves nothing for the queue of
+// strangers: its record in the store does not stand in for the work.
+func TestRoomDoesNotStandInForTheWork(t *testing.T) {
+	r := powRig(t, pow.Config{Bits: 4})
+	a := r.connect("192.0.2.1")
+	if err := r.h.roomCreate(a.s, proto.RoomCreate{Name: "Us", Media: proto.MediaText}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantPowError(t, r.h.proveWork(a.s, nil, time.Now()), proto.ErrPowRequired)
+}

@@ -5,11 +5,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/parley-chat/parley/signaling/client"
+	"github.com/parley-chat/parley/static"
 )
 
 // Issue 15 in real Chromium: the proof of work in a Web Worker, voice chats, block, the chat
@@ -175,4 +178,56 @@ func TestBrowserOnlineCount(t *testing.T) {
 	waitFor[bool](ann, "the online count", `document.getElementById('online').textContent === 'At least 10 people online'`, shortWait)
 	ann.shotsAsIs("online")
 	ann.checkClean()
+}
+
+// BenchmarkBrowserProofOfWork measures, in a real Chromium on this machine, how long the client
+// takes to solve a challenge at the baseline difficulty (--pow-bits 17, 4 parts, about 2^19
+// hashes): from pow.offer (Web Workers started) to the solution, as a person's page does it right
+// after welcome. It reports p50-ms, p90-ms and max-ms over b.N challenges, and the hashing rate,
+// from which the cost of every other difficulty follows (each bit doubles it).
+//
+//	go test -tags e2e -run '^$' -bench BrowserProofOfWork -benchtime 20x ./cmd/parley/
+func BenchmarkBrowserProofOfWork(b *testing.B) {
+	srv := httptest.NewServer(static.Handler(static.Options{}))
+	b.Cleanup(srv.Close)
+	x := newBenchBrowser(b, "pow")
+	x.eval(`location.href = ` + js(srv.URL+"/"))
+	x.waitTrue("the page", `document.body.dataset.screen === 'start'`, shortWait)
+	type solve struct {
+		MS      float64 `json:"ms"`
+		Hashes  float64 `json:"hashes"`
+		Workers int     `json:"workers"`
+	}
+	var ms []float64
+	var hashes, total float64
+	workers := 0
+	for range b.N {
+		ctx, cancel := context.WithTimeout(x.ctx, 2*time.Minute)
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[solve](`(async () => {
+			const pow = await import('/pow.js');
+			const b = crypto.getRandomValues(new Uint8Array(16));
+			const id = btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+			const t0 = performance.now();
+			pow.offer({ id, bits: 17, parts: 4, expires: 4e9, mac: 'x' });
+			const s = await pow.solution(() => {});
+			const ms = performance.now() - t0;
+			pow.clear();
+			return { ms, hashes: s.nonces.reduce((a, n) => a + n + 1, 0),
+				workers: Math.min(4, Math.max(1, (navigator.hardwareConcurrency || 2) - 1)) };
+		})()`, chromedp.EvalAwaitPromise))
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms = append(ms, s.MS)
+		hashes += s.Hashes
+		total += s.MS
+		workers = s.Workers
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(percentile(ms, 50), "p50-ms")
+	b.ReportMetric(percentile(ms, 90), "p90-ms")
+	b.ReportMetric(percentile(ms, 100), "max-ms")
+	b.ReportMetric(hashes/total/1000, "Mhash/s")
+	b.Logf("%d solves with %d worker(s), ms: %s", len(ms), workers, fmtMs(ms))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -256,5 +257,22 @@ func TestSharedKey(t *testing.T) {
 	s := solve(t, a.Issue("s", home, t0))
 	if err := b.Verify("s", s, t0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Nothing of the proof of work is written anywhere: the package imports no
+// storage, no file system and nothing of parley but the protocol.
+func TestWritesNothing(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "github.com/parley-chat/parley/signaling/pow").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		switch {
+		case imp == "os", imp == "io", strings.HasPrefix(imp, "io/"), strings.HasPrefix(imp, "net/http"),
+			strings.Contains(imp, "bbolt"), strings.HasPrefix(imp, "log"),
+			strings.HasPrefix(imp, "github.com/parley-chat/parley/") && imp != "github.com/parley-chat/parley/signaling/proto":
+			t.Errorf("signaling/pow imports %s", imp)
+		}
 	}
 }
