@@ -34,12 +34,13 @@ const (
 	DefaultMaxPrefixes     = 1 << 20
 )
 
-// window is how long a prefix's counters live: everything about a prefix is
-// forgotten an hour after its first counted event.
-const window = time.Hour
-
 // sweepEvery is how often expired ids and counters are dropped.
 const sweepEvery = time.Minute
+
+// window is how long a prefix's counters count: with the sweep's minute on
+// top, everything about a prefix is gone within the hour after it was first
+// counted.
+const window = time.Hour - sweepEvery
 
 // Config tunes the proof of work. Zero values mean the defaults.
 type Config struct {

@@ -199,9 +199,14 @@ func TestForgets(t *testing.T) {
 		if _, ids := g.Held(time.Now()); ids != 0 {
 			t.Fatalf("%d ids kept after they expired", ids)
 		}
-		time.Sleep(window - DefaultTTL - sweepEvery)
-		if p, _ := g.Held(time.Now()); p != 0 {
-			t.Fatalf("%d prefixes kept an hour on", p)
+		time.Sleep(time.Hour - DefaultTTL - 2*sweepEvery - time.Second)
+		if p, _ := g.Held(time.Now()); p != 1 {
+			t.Fatalf("%d prefixes held before the hour is over", p)
+		}
+		g.SessionOpened(other, time.Now()) // another prefix: a sweep runs
+		time.Sleep(sweepEvery + time.Second)
+		if p, _ := g.Held(time.Now()); p != 1 {
+			t.Fatalf("%d prefixes an hour after the first was counted, want only the other", p)
 		}
 	})
 }
