@@ -85,7 +85,7 @@ func (s *Server) serveDeleteMe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token := s.tokenOf(r); token != "" {
-		s.hub.erase(token, time.Now())
+		s.backend().erase(token, time.Now())
 	}
 	http.SetCookie(w, s.cookie(r, "", true))
 	w.WriteHeader(http.StatusNoContent)

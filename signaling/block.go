@@ -34,6 +34,6 @@ func (h *hub) block(sess *session, now time.Time) error {
 	return nil
 }
 
-func onBlock(s *Server, c *conn, _ *proto.Inbound, now time.Time) error {
-	return s.hub.block(c.sess, now)
+func onBlock(h *hub, sess *session, _ *proto.Inbound, now time.Time) error {
+	return h.block(sess, now)
 }

@@ -40,10 +40,15 @@ type Config struct {
 	// NoProofOfWork turns it off.
 	NoProofOfWork bool
 
-	// ICEServers returns the STUN and TURN servers handed out in welcome,
-	// with credentials for a session's credential id (random, never the
-	// session id). Nil hands out none.
-	ICEServers func(credID string, now time.Time) []proto.ICEServer
+	// Credentials returns the TURN REST credential of a session's
+	// credential id (random, never the session id), handed out in welcome
+	// with RelayURLs. Nil hands out no ICE servers.
+	Credentials func(credID string, now time.Time) (username, password string)
+	// RelayURLs are the stun:, turn: and turns: URLs of this node's relay.
+	RelayURLs []string
+	// NodeID names this node among several (signaling/cluster); empty for
+	// one node.
+	NodeID string
 
 	// OnSessionEnd is told, off the request path, the credential id of a
 	// session that was banned or erased, so the relay ends its allocations
@@ -84,6 +89,12 @@ type Config struct {
 	// IPv4 address or IPv6 /64 may create. Defaults 10 and 20.
 	NewSessionsPerMinute float64
 	NewSessionBurst      int
+	// NetworkConnectsPerMinute and NetworkConnectBurst limit the new
+	// connections of one network (IPv4 /24, IPv6 /48), checked before the
+	// ban check, whose memory-hard hash of a new address costs CPU.
+	// Defaults 240 and 240.
+	NetworkConnectsPerMinute float64
+	NetworkConnectBurst      int
 	// MessagesPerSecond and Burst limit what one connection may send.
 	// Defaults 20 and 40.
 	MessagesPerSecond float64
@@ -173,6 +184,8 @@ func (c *Config) setDefaults() {
 		c.MaxQueuedTotal = 256 << 20
 	}
 	defFloat(&c.NewSessionsPerMinute, 10)
+	defFloat(&c.NetworkConnectsPerMinute, 240)
+	defInt(&c.NetworkConnectBurst, 240)
 	defFloat(&c.MessagesPerSecond, 20)
 	defFloat(&c.ActionsPerSecond, 2)
 	defFloat(&c.SignalBytesPerSecond, 100)

@@ -18,10 +18,10 @@ import (
 type conn struct {
 	srv    *Server
 	ws     *websocket.Conn
-	addr   netip.Addr   // in memory only: for bans and reports
-	prefix netip.Prefix // the address normalised to /32 or /64
-	sess   *session     // nil for a connection only told it is banned
-	gen    uint64       // the session's connection generation, from hello
+	addr   netip.Addr    // in memory only: for bans and reports
+	prefix netip.Prefix  // the address normalised to /32 or /64
+	sid    string        // the session; empty for a connection only told it is banned
+	gen    atomic.Uint64 // the session's connection generation, from hello
 
 	limiter       *rate.Limiter // every message
 	actionLimiter *rate.Limiter // join, next, report
@@ -53,14 +53,14 @@ type conn struct {
 	pinger    *time.Timer
 }
 
-func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sess *session) *conn {
+func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sid string) *conn {
 	cfg := &s.cfg
 	c := &conn{
 		srv:           s,
 		ws:            ws,
 		addr:          addr,
 		prefix:        p,
-		sess:          sess,
+		sid:           sid,
 		limiter:       rate.NewLimiter(rate.Limit(cfg.MessagesPerSecond), cfg.Burst),
 		actionLimiter: rate.NewLimiter(rate.Limit(cfg.ActionsPerSecond), cfg.ActionBurst),
 		errLimiter:    rate.NewLimiter(1, 3),
@@ -250,7 +250,7 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
-		if c.sess == nil {
+		if c.sid == "" {
 			continue // a connection that is only waiting to be closed
 		}
 		if !c.limiter.Allow() {

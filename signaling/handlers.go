@@ -1,16 +1,40 @@
 package signaling
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/parley-chat/parley/signaling/proto"
 )
 
+// backend is the hub as the transport sees it: sessions by ID, messages in.
+// In one process it is the hub itself; with several nodes a proxy to the
+// hub of the leader (signaling/cluster).
+type backend interface {
+	// open finds or makes the session of a cookie's token; setToken is
+	// the cookie to set (a new session, or a rotated token).
+	open(token string, addr netip.Addr, now time.Time) (sid, setToken string, err error)
+	// abandon undoes open for an upgrade that never said hello.
+	abandon(sid string)
+	// hello attaches a connection that said hello and sends welcome; the
+	// generation it returns names this connection from now on. node is
+	// where it is connected, relay the TURN URLs handed out there.
+	hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (gen uint64, err error)
+	// message runs one client message of connection gen.
+	message(sid string, gen uint64, m *proto.Inbound, now time.Time) error
+	// detach runs when connection gen closes.
+	detach(sid string, gen uint64, now time.Time)
+	// erase ends the session of a token now (DELETE /api/me).
+	erase(token string, now time.Time)
+	// sessionLive reports whether a TURN credential id names a live session.
+	sessionLive(cred string) bool
+}
+
 // handler runs one client message type. The table below is the only place
 // a message type is wired: a type not in it is unknown_type.
 type handler struct {
 	action bool // counts against the action rate limit (join, next, report)
-	run    func(s *Server, c *conn, m *proto.Inbound, now time.Time) error
+	run    func(h *hub, sess *session, m *proto.Inbound, now time.Time) error
 }
 
 var handlers = map[string]handler{
@@ -28,14 +52,27 @@ var handlers = map[string]handler{
 	proto.TypeRoomLock:   {action: true, run: onRoomLock},
 }
 
-// dispatch runs one decoded message on the reader goroutine.
+// dispatch runs one decoded message on the reader goroutine: hello and the
+// checks that belong to the connection here, the rest in the backend.
 func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 	now := time.Now()
 	if m.Type == proto.TypeHello {
 		if c.hello {
 			return proto.ErrAlreadyHello
 		}
-		return s.onHello(c, m, now)
+		v, err := m.Hello()
+		if err != nil {
+			return err
+		}
+		c.hello = true
+		s.metrics.countMessage(m.Type)
+		s.register(c)
+		gen, err := s.backend().hello(c.sid, v, c.addr, s.cfg.NodeID, s.cfg.RelayURLs, now)
+		if err != nil {
+			return err
+		}
+		c.gen.Store(gen)
+		return nil
 	}
 	if !c.hello {
 		return proto.ErrNotHello
@@ -47,102 +84,100 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 	if h.action && !c.actionLimiter.Allow() {
 		return proto.ErrRateLimited
 	}
-	if !c.sess.current(c.gen) {
+	s.metrics.countMessage(m.Type)
+	return s.backend().message(c.sid, c.gen.Load(), m, now)
+}
+
+// The hub's side of backend.
+
+func (h *hub) message(sid string, gen uint64, m *proto.Inbound, now time.Time) error {
+	sess := h.lookup(sid)
+	if sess == nil || !sess.current(gen) {
 		return nil // taken over by a newer connection: this one is closing
 	}
-	s.metrics.countMessage(m.Type)
-	return h.run(s, c, m, now)
+	hd, ok := handlers[m.Type]
+	if !ok {
+		return proto.ErrUnknownType
+	}
+	return hd.run(h, sess, m, now)
 }
 
-func (s *Server) onHello(c *conn, m *proto.Inbound, now time.Time) error {
-	v, err := m.Hello()
+func onJoin(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
+	j, err := m.Join(h.cfg.HideIPDefault)
 	if err != nil {
 		return err
 	}
-	c.hello = true
-	s.metrics.countMessage(m.Type)
-	c.gen = s.hub.attach(c.sess)
-	s.register(c)
-	s.hub.hello(c.sess, c.gen, v, c.addr, now)
-	return nil
-}
-
-func onJoin(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
-	j, err := m.Join(s.cfg.HideIPDefault)
-	if err != nil {
+	if err := h.proveWork(sess, j.Pow, now); err != nil {
 		return err
 	}
-	if err := s.hub.proveWork(c.sess, j.Pow, now); err != nil {
-		return err
-	}
-	return s.hub.join(c.sess, j, now)
+	return h.join(sess, j, now)
 }
 
-func onSignal(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+func onSignal(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
 	sig, err := m.Signal()
 	if err != nil {
 		return err
 	}
-	return s.hub.signal(c.sess, sig, now)
+	return h.signal(sess, sig, now)
 }
 
-func onNext(s *Server, c *conn, _ *proto.Inbound, now time.Time) error {
-	return s.hub.next(c.sess, now)
+func onNext(h *hub, sess *session, _ *proto.Inbound, now time.Time) error {
+	return h.next(sess, now)
 }
 
-func onLeave(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+func onLeave(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
 	reason, err := m.Leave()
 	if err != nil {
 		return err
 	}
-	s.hub.leave(c.sess, reason, now)
+	h.leave(sess, reason, now)
 	return nil
 }
 
-func onReport(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+func onReport(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
 	reason, err := m.Report()
 	if err != nil {
 		return err
 	}
 	if m.Peer != "" {
-		return s.hub.reportMember(c.sess, m.Peer, reason, now)
+		return h.reportMember(sess, m.Peer, reason, now)
 	}
-	return s.hub.report(c.sess, reason, now)
+	return h.report(sess, reason, now)
 }
 
-func onRoomCreate(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
-	rc, err := m.RoomCreate(s.cfg.HideIPDefault)
+func onRoomCreate(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
+	rc, err := m.RoomCreate(h.cfg.HideIPDefault)
 	if err != nil {
 		return err
 	}
-	return s.hub.roomCreate(c.sess, rc, now)
+	return h.roomCreate(sess, rc, now)
 }
 
-func onRoomJoin(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
-	rj, err := m.RoomJoin(s.cfg.HideIPDefault)
+func onRoomJoin(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
+	rj, err := m.RoomJoin(h.cfg.HideIPDefault)
 	if err != nil {
 		return err
 	}
-	return s.hub.roomJoin(c.sess, rj, now)
+	return h.roomJoin(sess, rj, now)
 }
 
-func onRoomKick(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+func onRoomKick(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
 	peer, ban, err := m.RoomKick()
 	if err != nil {
 		return err
 	}
-	return s.hub.roomKick(c.sess, peer, ban, now)
+	return h.roomKick(sess, peer, ban, now)
 }
 
-func onRoomLock(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
+func onRoomLock(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
 	locked, err := m.RoomLock()
 	if err != nil {
 		return err
 	}
-	return s.hub.roomLock(c.sess, locked, now)
+	return h.roomLock(sess, locked, now)
 }
 
-func onBye(s *Server, c *conn, _ *proto.Inbound, now time.Time) error {
-	s.hub.bye(c.sess, now)
+func onBye(h *hub, sess *session, _ *proto.Inbound, now time.Time) error {
+	h.bye(sess, now)
 	return nil
 }

@@ -75,6 +75,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 			Logger: logs.Logger(), ResumeWindow: 2 * time.Second, ByeWindow: time.Second,
 			// Tests open many sessions from 127.0.0.1.
 			NewSessionsPerMinute: 6000, NewSessionBurst: 1000,
+			NetworkConnectsPerMinute: 60000, NetworkConnectBurst: 10000,
 			// Every client solves the proof of work, at a difficulty that
 			// costs a test nothing (pow_test.go tests the real one).
 			ProofOfWork: pow.Config{Bits: 1},
@@ -330,3 +331,19 @@ func credOf(t testing.TB, c *client.Client) string {
 }
 
 func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// nextOrNothing reads the next message, or returns nil after d.
+func (rc *rawConn) nextOrNothing(d time.Duration) *proto.Outbound {
+	_ = rc.ws.SetReadDeadline(time.Now().Add(d))
+	_, b, err := rc.ws.ReadMessage()
+	if err != nil {
+		return nil
+	}
+	var m proto.Outbound
+	if err := json.Unmarshal(b, &m); err != nil {
+		rc.t.Fatalf("bad frame %q: %v", b, err)
+	}
+	return &m
+}

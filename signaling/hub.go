@@ -18,6 +18,12 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// Locator is told where each session is connected (the node of its
+// connection), for a Delivery that reaches sessions on other nodes.
+type Locator interface {
+	Locate(sessionID, node string)
+}
+
 // Delivery passes frames to sessions by ID. The hub never holds a
 // connection: the local implementation writes to this process's sockets;
 // with several nodes another one reaches the node that holds the session.
@@ -112,7 +118,7 @@ func validToken(t string) bool {
 // not in memory), so a token planted in someone's browser stops working
 // for whoever planted it. The session counts a connection in progress
 // until attach or abandon.
-func (h *hub) open(token string, addr netip.Addr, now time.Time) (*session, string, error) {
+func (h *hub) openSession(token string, addr netip.Addr, now time.Time) (*session, string, error) {
 	p := prefix.Of(addr)
 	if token != "" {
 		key := h.store.SessionKey(token)
@@ -136,14 +142,14 @@ func (h *hub) open(token string, addr netip.Addr, now time.Time) (*session, stri
 			return h.rotate(sess, now)
 		}
 		rec, err := h.store.GetSession(key)
-		switch {
-		case err == nil:
-			sess, err := h.adopt(key, rec, now)
-			if err != nil {
-				return nil, "", err
+		if err == nil {
+			var adopted *session
+			adopted, err = h.adopt(key, rec, now)
+			if err == nil {
+				return h.rotate(adopted, now)
 			}
-			return h.rotate(sess, now)
-		case !isNotFound(err):
+		}
+		if !isNotFound(err) {
 			return nil, "", err
 		}
 	}
@@ -168,7 +174,7 @@ func (h *hub) open(token string, addr netip.Addr, now time.Time) (*session, stri
 
 func (h *hub) release(sess *session, err error) (*session, string, error) {
 	if sess != nil {
-		h.abandon(sess)
+		h.abandonSession(sess)
 	}
 	return nil, "", err
 }
@@ -189,7 +195,9 @@ func (h *hub) rotate(sess *session, now time.Time) (*session, string, error) {
 	h.byKey[key.Hex()] = sess
 	h.mu.Unlock()
 	if persisted {
-		h.persist.remove(old)
+		// The old record goes before the upgrade is answered: from then on
+		// the old token opens nothing, not even after a crash.
+		<-h.persist.remove(old)
 		h.markDirty(sess, now)
 	}
 	h.m.rotations.Add(1)
@@ -201,6 +209,12 @@ func (h *hub) rotate(sess *session, now time.Time) (*session, string, error) {
 func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*session, error) {
 	h.mu.Lock()
 	if sess := h.sessions[rec.ID]; sess != nil {
+		if h.byKey[key.Hex()] != sess {
+			// A record left under a token the session no longer has (it
+			// was rotated a moment ago): that token opens nothing.
+			h.mu.Unlock()
+			return nil, store.ErrNotFound
+		}
 		sess.connecting.Add(1)
 		h.mu.Unlock()
 		return sess, nil
@@ -233,8 +247,8 @@ func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*s
 	return sess, nil
 }
 
-// abandon undoes open for a connection that never got to attach.
-func (h *hub) abandon(sess *session) {
+// abandonSession undoes open for a connection that never got to attach.
+func (h *hub) abandonSession(sess *session) {
 	sess.connecting.Add(-1)
 	h.forgetIfIdle(sess)
 }
@@ -378,5 +392,37 @@ func (h *hub) housekeeping(now time.Time) {
 		if touch {
 			h.persist.markRoom(r)
 		}
+	}
+}
+
+// The hub's side of backend, by session ID.
+
+func (h *hub) open(token string, addr netip.Addr, now time.Time) (string, string, error) {
+	sess, setToken, err := h.openSession(token, addr, now)
+	if err != nil {
+		return "", "", err
+	}
+	return sess.id, setToken, nil
+}
+
+func (h *hub) abandon(sid string) {
+	if sess := h.lookup(sid); sess != nil {
+		h.abandonSession(sess)
+	}
+}
+
+func (h *hub) hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (uint64, error) {
+	sess := h.lookup(sid)
+	if sess == nil {
+		return 0, proto.ErrInternal // erased between the upgrade and hello
+	}
+	gen := h.attach(sess)
+	h.helloSession(sess, gen, v, addr, node, relay, now)
+	return gen, nil
+}
+
+func (h *hub) detach(sid string, gen uint64, now time.Time) {
+	if sess := h.lookup(sid); sess != nil {
+		h.detachSession(sess, gen, now)
 	}
 }

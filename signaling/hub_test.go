@@ -126,7 +126,7 @@ type person struct {
 func (r *hubRig) connect(addr string) *person {
 	r.t.Helper()
 	a := netip.MustParseAddr(addr)
-	s, token, err := r.h.open("", a, time.Now())
+	s, token, err := r.h.openSession("", a, time.Now())
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -138,13 +138,13 @@ func (r *hubRig) connect(addr string) *person {
 func (p *person) hello() {
 	p.gen = p.r.h.attach(p.s)
 	p.r.box.setDown(p.s.id, false)
-	p.r.h.hello(p.s, p.gen, proto.Version, p.addr, time.Now())
+	p.r.h.helloSession(p.s, p.gen, proto.Version, p.addr, "", nil, time.Now())
 }
 
 // reconnect comes back with the same cookie.
 func (p *person) reconnect() {
 	p.r.t.Helper()
-	s, token, err := p.r.h.open(p.token, p.addr, time.Now())
+	s, token, err := p.r.h.openSession(p.token, p.addr, time.Now())
 	if err != nil {
 		p.r.t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func (p *person) reconnect() {
 
 func (p *person) drop() {
 	p.r.box.setDown(p.s.id, true)
-	p.r.h.detach(p.s, p.gen, time.Now())
+	p.r.h.detachSession(p.s, p.gen, time.Now())
 }
 
 func (p *person) join() {

@@ -17,8 +17,11 @@ var features = []string{"random", "opposite", "interests", "text", "video", "hid
 
 // hello attaches a connection that said hello to its session, answers
 // welcome, and resumes whatever the session was doing.
-func (h *hub) hello(sess *session, gen uint64, version int, addr netip.Addr, now time.Time) {
-	ice := h.iceServers(sess.cred, now)
+func (h *hub) helloSession(sess *session, gen uint64, version int, addr netip.Addr, node string, relay []string, now time.Time) {
+	ice := h.iceServers(sess.cred, relay, now)
+	if l, ok := h.out.(Locator); ok {
+		l.Locate(sess.id, node)
+	}
 	sess.mu.Lock()
 	if sess.gen != gen || sess.gone {
 		sess.mu.Unlock()
@@ -95,11 +98,15 @@ func (sess *session) isConnected() bool {
 	return sess.connected
 }
 
-func (h *hub) iceServers(cred string, now time.Time) []proto.ICEServer {
-	if h.cfg.ICEServers == nil {
+// iceServers are the TURN servers of the node the connection is on, with a
+// credential for the session's credential id: every node's relay honours
+// it, since they share the secret.
+func (h *hub) iceServers(cred string, relay []string, now time.Time) []proto.ICEServer {
+	if h.cfg.Credentials == nil || len(relay) == 0 {
 		return nil
 	}
-	return h.cfg.ICEServers(cred, now)
+	user, pass := h.cfg.Credentials(cred, now)
+	return []proto.ICEServer{{URLs: relay, Username: user, Credential: pass}}
 }
 
 func (h *hub) limits() *proto.Limits {
@@ -126,7 +133,7 @@ func (h *hub) bye(sess *session, now time.Time) {
 
 // detach runs when the connection gen closes. A person in a chat keeps it
 // for the resume window, a queued one their place in the queue.
-func (h *hub) detach(sess *session, gen uint64, now time.Time) {
+func (h *hub) detachSession(sess *session, gen uint64, now time.Time) {
 	sess.mu.Lock()
 	if sess.gen != gen || !sess.connected {
 		sess.mu.Unlock()

@@ -99,6 +99,14 @@ func (h *hub) fileReport(sess *session, target netip.Addr, reporter store.Report
 // allocations, and the session's record goes.
 func (h *hub) enforceBan(now, until time.Time, covered func(netip.Addr) bool) {
 	frame := bannedFrame(until)
+	var gone []<-chan struct{}
+	// The records are gone before this returns: a cookie of a banned
+	// session must not load it again from the store meanwhile.
+	defer func() {
+		for _, done := range gone {
+			<-done
+		}
+	}()
 	for _, s := range h.snapshot() {
 		s.mu.Lock()
 		hit := !s.banned && covered(s.addr)
@@ -117,7 +125,7 @@ func (h *hub) enforceBan(now, until time.Time, covered func(netip.Addr) bool) {
 		h.leaveChat(s, proto.ReasonBanned, true, now)
 		h.deliver(s.id, frame)
 		h.out.Disconnect(s.id, proto.CloseBanned, "banned")
-		h.endSession(s)
+		gone = append(gone, h.endSession(s))
 	}
 }
 

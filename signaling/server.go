@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store/prefix"
+	"golang.org/x/time/rate"
 )
 
 // The session cookie's names (see proto.CookieName).
@@ -41,10 +42,11 @@ type Server struct {
 	metrics  *counters
 	mux      *http.ServeMux
 
-	queued  atomic.Int64 // bytes waiting in every send queue
-	stop    chan struct{}
-	loops   sync.WaitGroup // background loops
-	serving sync.WaitGroup // connections being served
+	queued   atomic.Int64    // bytes waiting in every send queue
+	networks *prefixLimiters // new connections per /24 or /48
+	stop     chan struct{}
+	loops    sync.WaitGroup // background loops
+	serving  sync.WaitGroup // connections being served
 
 	mu        sync.RWMutex // guards the fields below; a leaf
 	bySession map[string]*conn
@@ -69,6 +71,7 @@ func New(cfg Config) (*Server, error) {
 		open:      make(map[*conn]struct{}),
 		addrConns: make(map[netip.Prefix]int),
 	}
+	s.networks = newPrefixLimiters(rate.Limit(s.cfg.NetworkConnectsPerMinute/60), s.cfg.NetworkConnectBurst)
 	var err error
 	if s.hub, err = newHub(&s.cfg, s, s.metrics); err != nil {
 		return nil, err
@@ -185,7 +188,10 @@ func (s *Server) Closing() bool {
 // SessionLive reports whether a TURN credential id names a live session.
 // The relay asks it before every allocation, so credentials die with the
 // session.
-func (s *Server) SessionLive(credID string) bool { return s.hub.sessionLive(credID) }
+func (s *Server) SessionLive(credID string) bool { return s.backend().sessionLive(credID) }
+
+// backend is where sessions live: this process's hub, or the leader's.
+func (s *Server) backend() backend { return s.hub }
 
 // Deliver is the local Delivery: it queues a frame on the session's
 // connection in this process.
@@ -252,17 +258,25 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// New connections per network (/24 or /48) are limited before the ban
+	// check: checking an address not seen lately costs a memory-hard hash,
+	// and a network of many addresses must not be able to spend the CPU.
+	if !s.networks.allow(prefix.Network(addr), now) {
+		s.metrics.countRefused(refusedNetwork)
+		s.refuse(w, ErrTooManyFromNetwork)
+		return
+	}
 	ban, banned, err := s.cfg.Store.Banned(now, addr)
 	if err != nil {
 		s.log.Error("ban check failed", "err", err)
 		s.refuse(w, err)
 		return
 	}
-	var sess *session
+	var sid string
 	hdr := http.Header{}
 	if !banned {
 		var token string
-		sess, token, err = s.hub.open(s.tokenOf(r), addr, now)
+		sid, token, err = s.backend().open(s.tokenOf(r), addr, now)
 		if err != nil {
 			if httpStatus(err) == http.StatusInternalServerError {
 				s.log.Error("session lookup failed", "err", err)
@@ -276,12 +290,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := s.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
-		if sess != nil {
-			s.hub.abandon(sess)
+		if sid != "" {
+			s.backend().abandon(sid)
 		}
 		return // the upgrader has answered
 	}
-	c := newConn(s, ws, addr, p, sess)
+	c := newConn(s, ws, addr, p, sid)
 	// The handler returns now and the connection lives on in a goroutine of
 	// its own: net/http's 4 KiB reader and writer, the request and the
 	// handler's deep stack are freed, which more than halves what an idle
@@ -315,7 +329,7 @@ func (s *Server) serveBanned(c *conn, until time.Time) {
 func (s *Server) serveConn(c *conn) {
 	defer s.release(c.prefix)
 	if !s.attachConn(c) {
-		s.hub.abandon(c.sess)
+		s.backend().abandon(c.sid)
 		c.close(proto.CloseServerRestart, "server restart")
 		c.readLoop()
 		c.finish()
@@ -326,9 +340,9 @@ func (s *Server) serveConn(c *conn) {
 	c.finish()
 	s.detachConn(c)
 	if c.hello {
-		s.hub.detach(c.sess, c.gen, time.Now())
+		s.backend().detach(c.sid, c.gen.Load(), time.Now())
 	} else {
-		s.hub.abandon(c.sess)
+		s.backend().abandon(c.sid)
 	}
 	s.serving.Done()
 }
@@ -347,8 +361,8 @@ func (s *Server) attachConn(c *conn) bool {
 func (s *Server) detachConn(c *conn) {
 	s.mu.Lock()
 	delete(s.open, c)
-	if c.sess != nil && s.bySession[c.sess.id] == c {
-		delete(s.bySession, c.sess.id)
+	if c.sid != "" && s.bySession[c.sid] == c {
+		delete(s.bySession, c.sid)
 	}
 	s.mu.Unlock()
 }
@@ -357,8 +371,8 @@ func (s *Server) detachConn(c *conn) {
 // with 4001 after what is already queued for it.
 func (s *Server) register(c *conn) {
 	s.mu.Lock()
-	old := s.bySession[c.sess.id]
-	s.bySession[c.sess.id] = c
+	old := s.bySession[c.sid]
+	s.bySession[c.sid] = c
 	s.mu.Unlock()
 	if old != nil && old != c {
 		old.close(proto.CloseTakenOver, "session opened elsewhere")

@@ -393,15 +393,15 @@ func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 	stuck.expect("matched")
 	sender.expect("matched")
 	// stuck never reads again. A big SDP makes its socket buffers fill fast.
-	sdpBody := validOffer(strings.Repeat("a", 40000))
+	sdpBody := bigOffer()
 	frame := fmt.Sprintf(`{"type":"signal","data":{"sdp":{"type":"offer","sdp":%q}}}`, sdpBody)
 	start := time.Now()
-	for i := 0; i < 400; i++ {
+	for i := 0; i < 3000; i++ {
 		if err := sender.ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
 			t.Fatalf("the sender was slowed or cut off after %d messages: %v", i, err)
 		}
 	}
-	t.Logf("400 signals of 40 KB sent in %v", time.Since(start))
+	t.Logf("3000 signals of %d bytes sent in %v", len(frame), time.Since(start))
 	// The sender learns its partner went away (dropped for not reading).
 	if m := sender.expect("partner-reconnecting"); m.Type == "" {
 		t.Fatal("no partner-reconnecting")
@@ -503,10 +503,20 @@ func TestSessionCookie(t *testing.T) {
 	}
 }
 
-// validOffer is a minimal offer that pion's parser accepts, padded.
-func validOffer(pad string) string {
-	return "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=x-pad:" + pad + "\r\n" +
-		"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+// bigOffer is a valid offer as large as the server forwards: a data
+// channel with the most candidates a description may carry, which the
+// cleaner rebuilds and forwards.
+func bigOffer() string {
+	var b strings.Builder
+	b.WriteString("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n" +
+		"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n" +
+		"a=ice-ufrag:Xk3f\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n" +
+		"a=fingerprint:sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":") + "\r\n" +
+		"a=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n")
+	for i := range 64 {
+		fmt.Fprintf(&b, "a=candidate:%d 1 udp %d 198.51.%d.%d %d typ host\r\n", i, 2122260223-i, i/200, i%200+1, 50000+i)
+	}
+	return b.String()
 }
 
 // Connections that never say hello, or leave, do not leave sessions behind

@@ -47,7 +47,7 @@ func newCounters() *counters {
 	return &counters{
 		messages:      newTally(types...),
 		errors:        newTally(proto.Codes()...),
-		refused:       newTally(refusedOrigin, refusedCapacity, refusedSessions),
+		refused:       newTally(refusedOrigin, refusedCapacity, refusedSessions, refusedNetwork),
 		joinToMatched: newHistogram(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
 		chatLength:    newHistogram(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 	}
@@ -100,6 +100,7 @@ const (
 	refusedOrigin   = "origin"
 	refusedCapacity = "capacity"
 	refusedSessions = "new-sessions" // too many new sessions from one prefix
+	refusedNetwork  = "network"      // too many new connections from one /24 or /48
 )
 
 func (c *counters) countMessage(t string)   { c.messages.inc(t) }

@@ -303,6 +303,7 @@ func TestHideIPStripsWhatAClientLeaks(t *testing.T) {
 			t.Errorf("b's view of a's SDP leaks an address:\n%s", s)
 		}
 	}
+	wait(t, a, client.EventOpen) // b's end opened first; a's may follow a moment later
 	chat(t, a, b, "hidden")
 }
 

@@ -373,11 +373,16 @@ func (s *Server) close() error {
 	return errors.Join(errs...)
 }
 
-// ICEServers returns the ICE servers for a session: stun: and turn: over UDP
-// and TCP, and turns: when TLS is on, with a credential valid until
-// now+CredentialTTL.
+// ICEServers returns the ICE servers for a session: URLs with a credential
+// valid until now+CredentialTTL.
 func (s *Server) ICEServers(sessionID string, now time.Time) []ICEServer {
 	user, pass := s.Credentials(sessionID, now)
+	return []ICEServer{{URLs: s.URLs(), Username: user, Credential: pass}}
+}
+
+// URLs are the relay's stun: and turn: URLs over UDP and TCP, and turns:
+// when TLS is on.
+func (s *Server) URLs() []string {
 	var urls []string
 	if a := s.UDPAddr(); a != nil {
 		hp := s.hostPort(a)
@@ -389,7 +394,7 @@ func (s *Server) ICEServers(sessionID string, now time.Time) []ICEServer {
 	if a := s.TLSAddr(); a != nil {
 		urls = append(urls, "turns:"+s.hostPort(a)+"?transport=tcp")
 	}
-	return []ICEServer{{URLs: urls, Username: user, Credential: pass}}
+	return urls
 }
 
 func (s *Server) hostPort(a net.Addr) string {

@@ -25,7 +25,7 @@ var (
 	}
 	labelErrors = proto.Codes()
 	// labelRefused are signaling's reasons for refusing an upgrade.
-	labelRefused     = []string{"origin", "capacity", "new-sessions"}
+	labelRefused     = []string{"origin", "capacity", "new-sessions", "network"}
 	labelTURNRefused = []string{"auth", "banned", "quota", "policy"}
 )
 
@@ -45,7 +45,7 @@ var metricDefs = []metricDef{
 	{"parley_build_info", "gauge", []string{"version"}, "Always 1; the version label is the running build."},
 	{"parley_connections_open", "gauge", nil, "WebSocket connections open now."},
 	{"parley_connections_total", "counter", nil, "WebSocket connections accepted since start."},
-	{"parley_connections_refused_total", "counter", []string{"reason"}, "WebSocket upgrades refused: origin (not an allowed origin), capacity (too many connections from one address or in all), new-sessions (too many new sessions from one address)."},
+	{"parley_connections_refused_total", "counter", []string{"reason"}, "WebSocket upgrades refused: origin (not an allowed origin), capacity (too many connections from one address or in all), new-sessions (too many new sessions from one address), network (too many new connections from one /24 or /48)."},
 	{"parley_sessions", "gauge", nil, "Sessions held in memory: connected, paired, or within their resume window."},
 	{"parley_waiting", "gauge", []string{"mode", "media"}, "People waiting in a queue now, per mode and media."},
 	{"parley_pairs_total", "counter", nil, "Pairs formed since start (resumed pairs not counted again)."},

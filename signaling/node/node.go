@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/signaling"
-	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
 )
@@ -62,7 +61,8 @@ func New(cfg Config) (_ *Node, err error) {
 		if n.Relay, err = turn.New(rc); err != nil {
 			return nil, err
 		}
-		sc.ICEServers = n.iceServers
+		sc.Credentials = n.Relay.Credentials
+		sc.RelayURLs = n.Relay.URLs()
 		sc.OnSessionEnd = func(cred string) { n.Relay.EndSession(cred) }
 	}
 	if n.Signaling, err = signaling.New(sc); err != nil {
@@ -80,14 +80,6 @@ func (n *Node) sessionLive(cred string) bool {
 func (n *Node) banned(a netip.Addr) bool {
 	_, banned, err := n.Store.Banned(time.Now(), a)
 	return err != nil || banned // when in doubt, refuse
-}
-
-func (n *Node) iceServers(cred string, now time.Time) []proto.ICEServer {
-	var out []proto.ICEServer
-	for _, s := range n.Relay.ICEServers(cred, now) {
-		out = append(out, proto.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
-	}
-	return out
 }
 
 // Start starts signaling's loops and the store's sweeper.
