@@ -11,10 +11,16 @@ import (
 // matcher's Avoid, kept with the session's history). It is never a report:
 // nothing is stored against anyone's address and it counts towards no ban.
 // The partner is told the chat ended as if left, as with a report.
+//
+// In a group room there is nobody to block: the room is among people who
+// know each other, and its owner can kick; the room is left as it is.
 func (h *hub) block(sess *session, now time.Time) error {
 	sess.mu.Lock()
-	inChat := sess.chat != nil
+	inChat, inGroup := sess.chat != nil, sess.chat != nil && sess.chat.group != nil
 	sess.mu.Unlock()
+	if inGroup {
+		return proto.ErrNothingToBlock
+	}
 	if inChat {
 		h.leaveChat(sess, proto.ReasonLeave, true, now)
 	}

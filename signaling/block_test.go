@@ -85,3 +85,21 @@ func TestBlockTheLastPartner(t *testing.T) {
 		}
 	})
 }
+
+// In a group room a block is refused and the room stays as it is.
+func TestBlockInARoomIsRefused(t *testing.T) {
+	r := newHubRig(t, nil)
+	a := r.connect("192.0.2.1")
+	if err := r.h.roomCreate(a.s, proto.RoomCreate{Name: "Us", Media: proto.MediaText}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.h.block(a.s, time.Now()); err != proto.ErrNothingToBlock {
+		t.Fatalf("a block in a room: %v", err)
+	}
+	a.s.mu.Lock()
+	still := a.s.chat != nil
+	a.s.mu.Unlock()
+	if !still {
+		t.Fatal("the block took a out of the room")
+	}
+}
