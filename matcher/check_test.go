@@ -36,46 +36,79 @@ func (e *Engine) check() error {
 		}
 		queued++
 		counts[x.mode][x.media]++
-		var want *list
+		var want, wantX *list
+		xp := e.pool(int(x.media), slotCrossed)
 		switch {
 		case x.mode == modeRandom:
-			want = &e.random[x.media]
+			want, wantX = &e.random[x.own], &e.random[xp]
 		case x.mode == modeOpposite:
-			want = &e.opposite[x.media][x.pref]
+			want, wantX = &e.opposite[x.own][x.pref], &e.opposite[xp][x.pref]
 		case x.fellBack:
-			want = &e.fallback[x.media]
+			want, wantX = &e.fallback[x.own], &e.fallback[xp]
 		default:
 			want = &e.pending
+		}
+		if x.own != e.pool(int(x.media), int(x.lang)) || x.lang == slotCrossed {
+			return fmt.Errorf("entry of %q in the wrong pool", id)
 		}
 		if x.q.list != want {
 			return fmt.Errorf("entry of %q on the wrong list", id)
 		}
-		if x.mode != modeInterests && len(x.in) != 0 {
+		if !x.crossed {
+			wantX = nil
+		}
+		if x.xq.list != wantX {
+			return fmt.Errorf("entry of %q on the wrong crossed list (crossed %v)", id, x.crossed)
+		}
+		if x.crossed && x.lang == slotNone {
+			return fmt.Errorf("entry of %q crossed without a language", id)
+		}
+		if onL := x.lq.list == &e.lpending; onL != (x.lang != slotNone && !x.crossed) || !onL && x.lq.list != nil {
+			return fmt.Errorf("entry of %q: language wait list wrong", id)
+		}
+		if x.mode != modeInterests && len(x.in)+len(x.xin) != 0 {
 			return fmt.Errorf("entry of %q: interests outside interests mode", id)
 		}
 		for _, in := range x.in {
-			if in.list == nil || e.interest[x.media][in.name] != in.list {
+			if in.list == nil || e.interest[x.own][in.name] != in.list {
 				return fmt.Errorf("entry of %q not on the list of interest %q", id, in.name)
 			}
 		}
+		if x.crossed && len(x.xin) != len(x.in) || !x.crossed && len(x.xin) != 0 {
+			return fmt.Errorf("entry of %q: crossed interests wrong", id)
+		}
+		for _, in := range x.xin {
+			if in.list == nil || e.interest[xp][in.name] != in.list {
+				return fmt.Errorf("entry of %q not on the crossed list of interest %q", id, in.name)
+			}
+		}
+	}
+	var crossed [nMedia]int
+	for _, s := range e.sessions {
+		if s.ent != nil && s.ent.crossed {
+			crossed[s.ent.media]++
+		}
+	}
+	if crossed != e.crossed {
+		return fmt.Errorf("%v crossed, engine says %v", crossed, e.crossed)
 	}
 	if counts != e.counts || queued != e.queued {
 		return fmt.Errorf("counts %v (%d), engine says %v (%d)", counts, queued, e.counts, e.queued)
 	}
 	var lists []*list
-	for md := range nMedia {
-		lists = append(lists, &e.random[md], &e.fallback[md])
-		for p := range e.opposite[md] {
-			lists = append(lists, &e.opposite[md][p])
+	for p := range e.random {
+		lists = append(lists, &e.random[p], &e.fallback[p])
+		for q := range e.opposite[p] {
+			lists = append(lists, &e.opposite[p][q])
 		}
-		for it, l := range e.interest[md] {
+		for it, l := range e.interest[p] {
 			if l.head == nil {
 				return fmt.Errorf("empty list kept for interest %q", it)
 			}
 			lists = append(lists, l)
 		}
 	}
-	lists = append(lists, &e.pending)
+	lists = append(lists, &e.pending, &e.lpending)
 	nodes := 0
 	for _, l := range lists {
 		var prev *node
@@ -88,7 +121,8 @@ func (e *Engine) check() error {
 			if prev != nil && prev.e.seq >= n.e.seq {
 				return fmt.Errorf("list out of order at %q", n.e.s.id)
 			}
-			if l == &e.pending && prev != nil && prev.e.deadline.After(n.e.deadline) {
+			if l == &e.pending && prev != nil && prev.e.deadline.After(n.e.deadline) ||
+				l == &e.lpending && prev != nil && prev.e.ldeadline.After(n.e.ldeadline) {
 				return fmt.Errorf("deadlines out of order at %q", n.e.s.id)
 			}
 			nodes++
@@ -102,8 +136,14 @@ func (e *Engine) check() error {
 	}
 	want := 0
 	for _, s := range e.sessions {
-		if s.ent != nil {
-			want += 1 + len(s.ent.in)
+		if x := s.ent; x != nil {
+			want += 1 + len(x.in) + len(x.xin)
+			if x.xq.list != nil {
+				want++
+			}
+			if x.lq.list != nil {
+				want++
+			}
 		}
 	}
 	if nodes != want {

@@ -1,8 +1,7 @@
-// Package matcher pairs waiting people by mode, media and history: pure, in memory, time passed in.
+// Package matcher pairs waiting people by mode, media, language and history: pure, in memory, time passed in.
 package matcher
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -25,6 +24,7 @@ type Media string
 const (
 	MediaText  Media = "text"
 	MediaVideo Media = "video"
+	MediaAudio Media = "audio" // voice only
 )
 
 // Indexes into the per-mode and per-media arrays.
@@ -38,12 +38,13 @@ const (
 const (
 	mediaText = iota
 	mediaVideo
+	mediaAudio
 	nMedia
 )
 
 var (
 	modeNames  = [nModes]Mode{ModeRandom, ModeOpposite, ModeInterests}
-	mediaNames = [nMedia]Media{MediaText, MediaVideo}
+	mediaNames = [nMedia]Media{MediaText, MediaVideo, MediaAudio}
 )
 
 func modeIndex(m Mode) int {
@@ -64,6 +65,8 @@ func mediaIndex(m Media) int {
 		return mediaText
 	case MediaVideo:
 		return mediaVideo
+	case MediaAudio:
+		return mediaAudio
 	}
 	return -1
 }
@@ -73,11 +76,14 @@ const (
 	MaxIDLen       = 128 // bytes; session IDs are 64 hex characters
 	MaxInterests   = 32  // distinct interests per request
 	MaxInterestLen = 64  // bytes per interest
+	MaxLanguages   = 32  // languages in Config.Languages
+	MaxLanguageLen = 16  // bytes per language
 )
 
 // Defaults for the zero values of Config.
 const (
 	DefaultInterestWait = 5 * time.Second
+	DefaultLanguageWait = 10 * time.Second
 	DefaultMaxMeetings  = 2
 )
 
@@ -88,6 +94,10 @@ type Request struct {
 	Media      Media
 	Preference string   // opposite: a preference id from Topics (ErrBadPreference otherwise)
 	Interests  []string // interests: already normalised by the caller (lower-case, trimmed)
+	// Language is the chat language the person declared, one of Config.Languages, or
+	// empty for none. Within LanguageWait they meet only people of the same language;
+	// after it, also people without one and others past their own wait.
+	Language string
 }
 
 // Pair is two people who should now talk.
@@ -99,6 +109,7 @@ type Pair struct {
 	Media     Media
 	Statement *Statement // opposite mode only; points into the engine's Topics (read-only)
 	Shared    []string   // interests mode: interests both share, sorted (empty after a fallback)
+	Language  string     // the language both declared; empty when they differ or have none
 }
 
 // Count is the number of people waiting in one queue.
@@ -119,6 +130,13 @@ type Config struct {
 	// MaxMeetings is how often the same two may meet in one session; the next meeting
 	// would be one too many. 0 means DefaultMaxMeetings (2).
 	MaxMeetings int
+	// Languages are the chat languages a Request may declare (short codes such as "en";
+	// at most MaxLanguages). nil means none: a Request with a Language is refused.
+	Languages []string
+	// LanguageWait is how long a person with a language waits for someone of the same
+	// language before people without one, or with another past their own wait, will do.
+	// 0 means DefaultLanguageWait (10s).
+	LanguageWait time.Duration
 }
 
 func (c Config) validate() error {
@@ -127,6 +145,17 @@ func (c Config) validate() error {
 	}
 	if c.MaxMeetings < 0 {
 		return fmt.Errorf("%w: negative MaxMeetings %d", ErrBadConfig, c.MaxMeetings)
+	}
+	if c.LanguageWait < 0 {
+		return fmt.Errorf("%w: negative LanguageWait %v", ErrBadConfig, c.LanguageWait)
+	}
+	if len(c.Languages) > MaxLanguages {
+		return fmt.Errorf("%w: %d languages, at most %d", ErrBadConfig, len(c.Languages), MaxLanguages)
+	}
+	for i, l := range c.Languages {
+		if l == "" || len(l) > MaxLanguageLen || slices.Contains(c.Languages[:i], l) {
+			return fmt.Errorf("%w: language %d empty, too long or repeated", ErrBadConfig, i)
+		}
 	}
 	if c.Topics != nil {
 		t := c.Topics.clone()
@@ -149,31 +178,38 @@ func (c Config) validate() error {
 // people whose wait ran out, and finds each one's oldest compatible partner from the
 // heads of ordered lists, skipping only people it must not meet again.
 type Engine struct {
-	topics   *Topics
-	prefs    map[string]int // preference id -> index into topics.Preferences
-	wait     time.Duration
-	maxMeet  int
-	now      time.Time // latest time seen: the engine's time never runs backwards
-	seq      uint64    // join counter: lower means waiting longer
-	tick     uint64    // Tick counter, to put an entry on the visit list once
-	nextStmt int       // round-robin over topics.Statements
+	topics    *Topics
+	prefs     map[string]int // preference id -> index into topics.Preferences
+	langs     map[string]int // language -> its slot (slotFirst and up)
+	langNames []string       // by slot; empty for slotNone and slotCrossed
+	slots     int            // language slots per media: none, crossed, then one per language
+	wait      time.Duration
+	lwait     time.Duration
+	maxMeet   int
+	now       time.Time // latest time seen: the engine's time never runs backwards
+	seq       uint64    // join counter: lower means waiting longer
+	tick      uint64    // Tick counter, to put an entry on the visit list once
+	nextStmt  int       // round-robin over topics.Statements
 
 	sessions map[string]*session
 	counts   [nModes][nMedia]int
 	queued   int
+	crossed  [nMedia]int // people queued on the crossed pool's lists
 
-	// The queues. Every list is ordered by seq (oldest first).
-	random   [nMedia]list
-	opposite [nMedia][]list           // one list per preference
-	interest [nMedia]map[string]*list // one list per interest; empty lists are deleted
-	pending  list                     // interests people still within InterestWait: their deadlines in order
-	fallback [nMedia]list             // interests people past InterestWait
+	// The queues, one set per pool (see pool). Every list is ordered by seq (oldest first).
+	random   []list
+	opposite [][]list           // one list per preference
+	interest []map[string]*list // one list per interest; empty lists are deleted
+	fallback []list             // interests people past InterestWait
+	pending  list               // interests people still within InterestWait: their deadlines in order
+	lpending list               // people with a language still within LanguageWait, likewise
 
 	newcomers []*entry   // joined since the last Tick; stale once left or replaced
 	visit     []*entry   // scratch for Tick
 	scratch   []string   // scratch for Join: interests being checked
 	free      []*session // records to reuse, at most maxFree
 	formed    []formed   // scratch for Tick
+	wide      []int      // scratch for Tick: pools whose random people meet a faller
 
 	work uint64 // entries Tick visited and list nodes it examined: lets tests check it follows change
 }
@@ -189,18 +225,29 @@ type session struct {
 
 // entry is one place in a queue. The preference lives here only and is cleared as soon
 // as the person leaves the queue or is paired.
+//
+// Everyone is on the lists of their own pool (media and language, or media and no
+// language). Someone with a language who is past LanguageWait has crossed: they are also
+// on the lists of the crossed pool of their media, through a second set of nodes.
 type entry struct {
-	s        *session
-	seq      uint64
-	deadline time.Time // interests: when the person falls back to random
-	mode     int8
-	media    int8
-	queued   bool
-	fellBack bool    // interests: past InterestWait
-	pref     int     // opposite
-	mark     uint64  // last Tick that put the entry on the visit list
-	q        node    // random[media], opposite[media][pref], or pending then fallback[media]
-	in       []inode // interests: one per interest, on that interest's list
+	s         *session
+	seq       uint64
+	deadline  time.Time // interests: when the person falls back to random
+	ldeadline time.Time // with a language: when they cross
+	mode      int8
+	media     int8
+	lang      int8 // slotNone or the language's slot
+	queued    bool
+	fellBack  bool // interests: past InterestWait
+	crossed   bool // with a language: past LanguageWait
+	pref      int  // opposite
+	own       int  // the pool of media and lang
+	mark      uint64
+	q         node    // random, opposite[pref], or pending then fallback, of the own pool
+	in        []inode // interests: one per interest, on that interest's list of the own pool
+	xq        node    // crossed: the same on the crossed pool's lists (interests: fallback only)
+	xin       []inode // crossed interests: on the crossed pool's interest lists
+	lq        node    // on lpending until crossed
 }
 
 // inode is an interest of an entry and its place on that interest's list; one slice of
@@ -222,11 +269,22 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		wait:     cfg.InterestWait,
+		lwait:    cfg.LanguageWait,
 		maxMeet:  cfg.MaxMeetings,
 		sessions: make(map[string]*session),
+		langs:    make(map[string]int, len(cfg.Languages)),
+		slots:    slotFirst + len(cfg.Languages),
 	}
 	if e.wait == 0 {
 		e.wait = DefaultInterestWait
+	}
+	if e.lwait == 0 {
+		e.lwait = DefaultLanguageWait
+	}
+	e.langNames = make([]string, e.slots)
+	for i, l := range cfg.Languages {
+		e.langs[l] = slotFirst + i
+		e.langNames[slotFirst+i] = l
 	}
 	if e.maxMeet == 0 {
 		e.maxMeet = DefaultMaxMeetings
@@ -241,9 +299,12 @@ func New(cfg Config) (*Engine, error) {
 	for i, p := range e.topics.Preferences {
 		e.prefs[p.ID] = i
 	}
-	for m := range nMedia {
-		e.opposite[m] = make([]list, len(e.topics.Preferences))
-		e.interest[m] = make(map[string]*list)
+	pools := nMedia * e.slots
+	e.random, e.fallback = make([]list, pools), make([]list, pools)
+	e.opposite, e.interest = make([][]list, pools), make([]map[string]*list, pools)
+	for p := range pools {
+		e.opposite[p] = make([]list, len(e.topics.Preferences))
+		e.interest[p] = make(map[string]*list)
 	}
 	return e, nil
 }
@@ -276,6 +337,14 @@ func (e *Engine) Join(now time.Time, r Request) error {
 	if md < 0 {
 		return ErrBadMedia
 	}
+	lang := slotNone
+	if r.Language != "" {
+		l, ok := e.langs[r.Language]
+		if !ok {
+			return ErrBadLanguage
+		}
+		lang = l
+	}
 	pref := -1
 	interests := e.scratch[:0]
 	switch mo {
@@ -304,27 +373,28 @@ func (e *Engine) Join(now time.Time, r Request) error {
 	}
 	e.seq++
 	x := &s.e
-	*x = entry{s: s, seq: e.seq, mode: int8(mo), media: int8(md), queued: true, pref: pref, in: x.in[:0]}
+	own := e.pool(md, lang)
+	*x = entry{s: s, seq: e.seq, mode: int8(mo), media: int8(md), lang: int8(lang), queued: true, pref: pref, own: own,
+		in: x.in[:0], xin: x.xin[:0]}
 	switch mo {
 	case modeRandom:
-		e.random[md].push(&x.q, x)
+		e.random[own].push(&x.q, x)
 	case modeOpposite:
-		e.opposite[md][pref].push(&x.q, x)
+		e.opposite[own][pref].push(&x.q, x)
 	case modeInterests:
 		x.deadline = now.Add(e.wait)
 		e.pending.push(&x.q, x)
 		x.in = slices.Grow(x.in, len(interests))[:len(interests)]
 		for i, it := range interests {
-			l := e.interest[md][it]
-			if l == nil {
-				l = new(list)
-				e.interest[md][it] = l
-			}
 			x.in[i].name = it
-			l.push(&x.in[i].node, x)
+			e.interestList(own, it).push(&x.in[i].node, x)
 		}
 		clear(interests)
 		e.scratch = interests[:0]
+	}
+	if lang != slotNone {
+		x.ldeadline = now.Add(e.lwait)
+		e.lpending.push(&x.lq, x)
 	}
 	s.ent = x
 	e.counts[mo][md]++
@@ -381,35 +451,54 @@ func (e *Engine) Waiting() []Count {
 }
 
 // WaitingByPreference counts the people waiting in opposite mode per preference id, all media
-// together: an aggregate for the public stats, in time proportional to the preference list.
+// and languages together: an aggregate for the public stats, in time proportional to the
+// preference list and the pools.
 func (e *Engine) WaitingByPreference() map[string]int {
 	out := make(map[string]int, len(e.topics.Preferences))
 	for i, p := range e.topics.Preferences {
-		for md := range nMedia {
-			out[p.ID] += e.opposite[md][i].n
+		for pool := range e.opposite {
+			if pool%e.slots != slotCrossed { // the crossed are on their own pool's list too
+				out[p.ID] += e.opposite[pool][i].n
+			}
 		}
 	}
 	return out
 }
 
-// unqueue removes x from every list and forgets its request (preference included).
-// The caller decides whether the session record goes too.
+// unqueue removes x from every list and forgets its request (preference and language
+// included). The caller decides whether the session record goes too.
 func (e *Engine) unqueue(x *entry) {
 	x.q.list.remove(&x.q)
-	for i := range x.in {
-		n := &x.in[i].node
-		l := n.list
-		l.remove(n)
-		if l.head == nil {
-			delete(e.interest[x.media], x.in[i].name)
-		}
+	if x.xq.list != nil {
+		x.xq.list.remove(&x.xq)
 	}
+	if x.lq.list != nil {
+		x.lq.list.remove(&x.lq)
+	}
+	if x.crossed {
+		e.crossed[x.media]--
+	}
+	e.dropInterests(x.own, x.in)
+	e.dropInterests(e.pool(int(x.media), slotCrossed), x.xin)
 	e.counts[x.mode][x.media]--
 	e.queued--
 	x.queued = false
 	clear(x.in)
-	x.pref, x.in, x.fellBack = -1, x.in[:0], false
+	clear(x.xin)
+	x.pref, x.in, x.xin, x.fellBack, x.crossed, x.lang = -1, x.in[:0], x.xin[:0], false, false, slotNone
 	x.s.ent = nil
+}
+
+// dropInterests takes nodes off the interest lists of pool p, deleting lists left empty.
+func (e *Engine) dropInterests(p int, in []inode) {
+	for i := range in {
+		n := &in[i].node
+		l := n.list
+		l.remove(n)
+		if l.head == nil {
+			delete(e.interest[p], in[i].name)
+		}
+	}
 }
 
 func (e *Engine) dropIfEmpty(s *session) {
@@ -428,9 +517,9 @@ func (e *Engine) newSession(id string) *session {
 		s = e.free[n-1]
 		e.free[n-1] = nil
 		e.free = e.free[:n-1]
-		in := s.e.in[:0]
+		in, xin := s.e.in[:0], s.e.xin[:0]
 		*s = session{id: id}
-		s.e.in = in
+		s.e.in, s.e.xin = in, xin
 	} else {
 		s = &session{id: id}
 	}
@@ -447,180 +536,4 @@ func (e *Engine) dropSession(s *session) {
 		s.id, s.rels = "", rels{}
 		e.free = append(e.free, s)
 	}
-}
-
-// Tick forms every pair that can form at now and returns them, oldest offerer first.
-//
-// The result is the same as this greedy rule over everyone waiting: take the person who
-// has waited longest among those with any compatible partner, pair them with their
-// longest-waiting compatible partner, repeat. Equivalently, going from oldest to
-// youngest, each person takes the longest-waiting compatible person older than them.
-// Since after every Tick nobody waiting is compatible with anybody else, only people who
-// joined since, and people whose interest wait ran out (with those who could now meet
-// them), can have an older partner; Tick visits only them.
-func (e *Engine) Tick(now time.Time) []Pair {
-	now = e.advance(now)
-	e.tick++
-	v := e.visit[:0]
-	for _, x := range e.newcomers {
-		e.work++
-		if x.queued && x.mark != e.tick {
-			x.mark = e.tick
-			v = append(v, x)
-		}
-	}
-	clear(e.newcomers)
-	e.newcomers = e.newcomers[:0]
-
-	// Interests people whose wait ran out fall back. Deadlines are in join order, so
-	// they come off the head of one list. A fallen-back person can now meet random
-	// people and other fallen-back people, older or younger: those are visited too.
-	var crossed [nMedia]bool
-	for n := e.pending.head; n != nil && !n.e.deadline.After(now); n = e.pending.head {
-		x := n.e
-		e.pending.remove(n)
-		x.fellBack = true
-		e.fallback[x.media].push(n, x)
-		crossed[x.media] = true
-		if x.mark != e.tick {
-			x.mark = e.tick
-			v = append(v, x)
-		}
-		e.work++
-	}
-	for md := range nMedia {
-		if !crossed[md] {
-			continue
-		}
-		// Before this Tick nobody in these lists could meet anybody, so apart from this
-		// Tick's newcomers and fallers they hold only people blocked from each other: few.
-		for _, l := range [2]*list{&e.random[md], &e.fallback[md]} {
-			for n := l.head; n != nil; n = n.next {
-				e.work++
-				if n.e.mark != e.tick {
-					n.e.mark = e.tick
-					v = append(v, n.e)
-				}
-			}
-		}
-	}
-	if len(v) == 0 {
-		e.visit = v
-		return nil
-	}
-	if len(v) > 1 {
-		slices.SortFunc(v, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
-	}
-
-	f := e.formed[:0]
-	for _, y := range v {
-		if !y.queued {
-			continue // cannot happen (earlier visits take only people older than themselves); cheap to keep
-		}
-		if c := e.oldestOlder(y); c != nil {
-			f = append(f, formed{seq: c.seq, p: e.pair(c, y)})
-		}
-	}
-	clear(v)
-	e.visit = v[:0]
-	if len(f) > 1 {
-		slices.SortFunc(f, func(a, b formed) int { return cmp.Compare(a.seq, b.seq) })
-	}
-	var pairs []Pair
-	if len(f) > 0 {
-		pairs = make([]Pair, len(f))
-	}
-	for i := range f {
-		p := f[i].p
-		if p.Mode == ModeOpposite {
-			// Assigned after sorting so that the rotation follows the documented order.
-			p.Statement = &e.topics.Statements[e.nextStmt]
-			e.nextStmt = (e.nextStmt + 1) % len(e.topics.Statements)
-		}
-		pairs[i] = p
-	}
-	clear(f)
-	e.formed = f[:0]
-	return pairs
-}
-
-// oldestOlder returns the longest-waiting person who joined before y and may meet y now.
-func (e *Engine) oldestOlder(y *entry) *entry {
-	var best *entry
-	limit := y.seq
-	try := func(l *list) {
-		if c := e.first(l, y, limit); c != nil {
-			best, limit = c, c.seq
-		}
-	}
-	md := y.media
-	switch y.mode {
-	case modeRandom:
-		try(&e.random[md])
-		try(&e.fallback[md])
-	case modeOpposite:
-		for p := range e.opposite[md] {
-			if p != y.pref {
-				try(&e.opposite[md][p])
-			}
-		}
-	case modeInterests:
-		for i := range y.in {
-			try(y.in[i].list)
-		}
-		if y.fellBack {
-			try(&e.fallback[md])
-			try(&e.random[md])
-		}
-	}
-	return best
-}
-
-// first returns the oldest entry on l that joined before limit and that y may meet.
-// Everyone on the lists oldestOlder passes is compatible with y by mode and media, so the
-// walk skips only people y must not meet again: it is bounded by y's history.
-func (e *Engine) first(l *list, y *entry, limit uint64) *entry {
-	rs := &y.s.rels
-	for n := l.head; n != nil && n.e.seq < limit; n = n.next {
-		e.work++
-		if rs.len() == 0 {
-			return n.e
-		}
-		if r := rs.get(n.e.s); r.avoid || int(r.met) >= e.maxMeet {
-			continue
-		}
-		return n.e
-	}
-	return nil
-}
-
-// pair records the meeting of c (older) and y and takes both out of their queues.
-func (e *Engine) pair(c, y *entry) Pair {
-	p := Pair{Offerer: c.s.id, Answerer: y.s.id, Media: mediaNames[c.media], Mode: ModeRandom}
-	if c.mode == y.mode {
-		p.Mode = modeNames[c.mode]
-		if c.mode == modeInterests {
-			p.Shared = shared(c.in, y.in)
-		}
-	}
-	r := c.s.rels.get(y.s)
-	r.met++
-	relate(c.s, y.s, r)
-	e.unqueue(c)
-	e.unqueue(y)
-	return p
-}
-
-func shared(a, b []inode) []string {
-	var out []string
-	for i := range a {
-		for j := range b {
-			if a[i].name == b[j].name {
-				out = append(out, a[i].name)
-				break
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }

@@ -30,6 +30,22 @@ func join(at time.Duration, id string, mode Mode, media Media, prefOrInterests .
 	}
 }
 
+// joinL joins with a language.
+func joinL(at time.Duration, id, lang string, mode Mode, media Media, prefOrInterests ...string) op {
+	return func(t *testing.T, e *Engine) {
+		t.Helper()
+		r := Request{ID: id, Mode: mode, Media: media, Language: lang}
+		if mode == ModeOpposite && len(prefOrInterests) > 0 {
+			r.Preference = prefOrInterests[0]
+		} else {
+			r.Interests = prefOrInterests
+		}
+		if err := e.Join(t0.Add(at), r); err != nil {
+			t.Fatalf("Join(%+v): %v", r, err)
+		}
+	}
+}
+
 // tick expects exactly these pairs, written "offerer+answerer", in this order.
 func tick(at time.Duration, want ...string) op {
 	return func(t *testing.T, e *Engine) {
@@ -59,11 +75,12 @@ func restore(id string, h History) op { return func(_ *testing.T, e *Engine) { e
 
 const (
 	R, O, I = ModeRandom, ModeOpposite, ModeInterests
-	T, V    = MediaText, MediaVideo
+	T, V, A = MediaText, MediaVideo, MediaAudio
 	s       = time.Second
 )
 
 func TestRules(t *testing.T) {
+	langs := Config{Languages: []string{"en", "nl"}}
 	tests := []struct {
 		name string
 		cfg  Config
@@ -174,6 +191,38 @@ func TestRules(t *testing.T) {
 		{"a batch: someone waiting meets a faller before newcomers pair up", Config{}, []op{
 			join(0, "f", I, T, "chess"), join(s, "r1", R, T), tick(s),
 			avoid("r2", "r1"), join(5*s, "r2", R, T), join(5*s, "r3", R, T), tick(5*s, "f+r1", "r2+r3")}},
+		{"audio meets only audio", Config{}, []op{
+			join(0, "a", R, A), join(0, "t", R, T), join(0, "v", R, V), tick(0), join(s, "b", I, A), tick(s),
+			join(2*s, "c", R, A), tick(2*s, "a+c"), tick(5 * s), join(6*s, "d", R, T), tick(6*s, "t+d")}},
+		{"language: the same language meets at once", langs, []op{
+			joinL(0, "a", "nl", R, T), joinL(0, "e", "en", R, T), joinL(s, "b", "nl", R, T), tick(s, "a+b")}},
+		{"language: none meets none at once", langs, []op{
+			joinL(0, "a", "nl", R, T), join(0, "b", R, T), join(0, "c", R, T), tick(0, "b+c")}},
+		{"language: another language only when both are past the wait", langs, []op{
+			joinL(0, "a", "nl", R, T), joinL(4*s, "b", "en", R, T), tick(10*s - 1), tick(10 * s), tick(14*s - 1), tick(14*s, "a+b")}},
+		{"language: someone without one waits for the other's wait", langs, []op{
+			joinL(0, "a", "nl", R, T), join(s, "b", R, T), tick(s), tick(10*s - 1), tick(10*s, "a+b")}},
+		{"language: a crossed person meets a newcomer without one at once", langs, []op{
+			joinL(0, "a", "nl", R, T), tick(10 * s), join(11*s, "b", R, T), tick(11*s, "a+b")}},
+		{"language: a newcomer of the same language meets a crossed person", langs, []op{
+			joinL(0, "a", "nl", R, T), tick(10 * s), joinL(11*s, "b", "nl", R, T), tick(11*s, "a+b")}},
+		{"language: a newcomer of another language waits for its own wait", langs, []op{
+			joinL(0, "a", "nl", R, T), tick(10 * s), joinL(11*s, "b", "en", R, T), tick(11 * s), tick(21*s - 1), tick(21*s, "a+b")}},
+		{"language: crossing finds the oldest younger person without one", langs, []op{
+			joinL(0, "a", "nl", O, T, "left"), join(s, "b", O, T, "right"), join(2*s, "c", O, T, "right"), tick(2 * s),
+			tick(10*s, "a+b")}},
+		{"language: the same language first, the rest after the wait", langs, []op{
+			joinL(0, "a", "nl", R, T), join(0, "x", R, V), tick(0), joinL(s, "b", "en", R, T), tick(s), joinL(2*s, "c", "nl", R, T),
+			tick(2*s, "a+c"), tick(11 * s), join(12*s, "d", R, T), tick(12*s, "b+d")}},
+		{"language: interests share within a language first", langs, []op{
+			joinL(0, "a", "en", I, T, "chess"), join(0, "b", I, T, "chess"), joinL(s, "c", "nl", I, T, "chess"),
+			joinL(s, "d", "en", I, T, "chess"), tick(s, "a+d"), tick(10 * s), tick(11*s, "b+c")}},
+		{"language: a crossed faller meets random people of no language", langs, []op{
+			joinL(0, "a", "nl", I, T, "chess"), join(s, "r", R, T), tick(s), tick(5 * s), tick(10*s, "a+r")}},
+		{"language: a crossed person falls back later and meets random people", Config{Languages: []string{"nl"}, LanguageWait: 2 * s}, []op{
+			joinL(0, "a", "nl", I, T, "chess"), join(s, "r", R, T), tick(2 * s), tick(5*s - 1), tick(5*s, "a+r")}},
+		{"language: history still holds across languages", langs, []op{
+			avoid("a", "b"), joinL(0, "a", "nl", R, T), joinL(0, "b", "nl", R, T), tick(20 * s)}},
 		{"several pairs come oldest offerer first", Config{}, []op{
 			join(0, "a", O, T, "left"), join(0, "b", O, T, "left"), tick(0),
 			join(s, "c", R, T), join(s, "x", O, T, "right"), join(s, "y", O, T, "green"), join(s, "d", R, T),
@@ -265,7 +314,8 @@ func TestJoinErrors(t *testing.T) {
 		{"long id", Request{ID: strings.Repeat("a", MaxIDLen+1), Mode: R, Media: T}, ErrBadID},
 		{"bad mode", Request{ID: "a", Mode: "chat", Media: T}, ErrBadMode},
 		{"empty mode", Request{ID: "a", Media: T}, ErrBadMode},
-		{"bad media", Request{ID: "a", Mode: R, Media: "audio"}, ErrBadMedia},
+		{"bad media", Request{ID: "a", Mode: R, Media: "smell"}, ErrBadMedia},
+		{"language not configured", Request{ID: "a", Mode: R, Media: T, Language: "fr"}, ErrBadLanguage},
 		{"opposite without preference", Request{ID: "a", Mode: O, Media: T}, ErrNoPreference},
 		{"opposite with unknown preference", Request{ID: "a", Mode: O, Media: T, Preference: "Left"}, ErrBadPreference},
 		{"opposite ok", Request{ID: "a", Mode: O, Media: V, Preference: "left"}, nil},
@@ -314,6 +364,12 @@ func TestNewConfig(t *testing.T) {
 		{"zero", Config{}, nil},
 		{"negative wait", Config{InterestWait: -1}, ErrBadConfig},
 		{"negative meetings", Config{MaxMeetings: -1}, ErrBadConfig},
+		{"negative language wait", Config{LanguageWait: -1}, ErrBadConfig},
+		{"languages", Config{Languages: []string{"en", "nl", "pt-br"}}, nil},
+		{"a repeated language", Config{Languages: []string{"en", "nl", "en"}}, ErrBadConfig},
+		{"an empty language", Config{Languages: []string{""}}, ErrBadConfig},
+		{"a long language", Config{Languages: []string{strings.Repeat("x", MaxLanguageLen+1)}}, ErrBadConfig},
+		{"too many languages", Config{Languages: strings.Split(strings.Repeat("x,", MaxLanguages)+"y", ",")}, ErrBadConfig},
 		{"bad topics", Config{Topics: &Topics{Preferences: []Preference{{ID: "a", Label: "A"}}}}, ErrBadTopics},
 		{"topics with only translations", Config{Topics: &Topics{
 			Preferences: []Preference{{ID: "a", Labels: map[string]string{"en": "A"}}, {ID: "b", Label: "B"}},
@@ -347,17 +403,18 @@ func TestNewCopiesTopics(t *testing.T) {
 }
 
 func TestWaiting(t *testing.T) {
-	e, _ := New(Config{})
+	e, _ := New(Config{Languages: []string{"nl"}, LanguageWait: s})
 	for _, r := range []Request{
 		{ID: "a", Mode: R, Media: T}, {ID: "b", Mode: O, Media: V, Preference: "left"},
-		{ID: "c", Mode: O, Media: V, Preference: "left"}, {ID: "d", Mode: I, Media: T, Interests: []string{"x"}},
+		{ID: "c", Mode: O, Media: V, Preference: "left", Language: "nl"}, {ID: "d", Mode: I, Media: T, Interests: []string{"x"}},
 		{ID: "e", Mode: I, Media: V}, {ID: "e", Mode: I, Media: V},
 	} {
 		if err := e.Join(t0, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := []Count{{R, T, 1}, {R, V, 0}, {O, T, 0}, {O, V, 2}, {I, T, 1}, {I, V, 1}}
+	e.Tick(t0.Add(2 * s)) // c crosses: on two lists, counted once
+	want := []Count{{R, T, 1}, {R, V, 0}, {R, A, 0}, {O, T, 0}, {O, V, 2}, {O, A, 0}, {I, T, 1}, {I, V, 1}, {I, A, 0}}
 	if got := e.Waiting(); !slices.Equal(got, want) {
 		t.Fatalf("Waiting = %v, want %v", got, want)
 	}
@@ -366,7 +423,7 @@ func TestWaiting(t *testing.T) {
 	}
 	e.Leave("b")
 	e.Forget("d")
-	want[3].N, want[4].N = 1, 0
+	want[4].N, want[6].N = 1, 0
 	if got := e.Waiting(); !slices.Equal(got, want) {
 		t.Fatalf("Waiting = %v, want %v", got, want)
 	}
@@ -459,7 +516,7 @@ func TestPreferenceDropped(t *testing.T) {
 // TestWorkFollowsChange checks that Tick looks at what changed, not at everyone waiting,
 // by counting the entries it visits and the list nodes it examines (not by timing).
 func TestWorkFollowsChange(t *testing.T) {
-	e, _ := New(Config{})
+	e, _ := New(Config{Languages: []string{"nl"}})
 	const n = 5000
 	ids := make([]string, 0, 3*n)
 	for i := range 3 * n {
@@ -484,6 +541,13 @@ func TestWorkFollowsChange(t *testing.T) {
 		{"a newcomer nobody can meet", func() { e.Join(t0, Request{ID: "n3", Mode: I, Media: T, Interests: []string{"zzz"}}) }, s, 0, 5},
 		// n3 joined when the clock was at 1s: it falls back later, leaving 4999 to pair.
 		{"everyone falls back", func() {}, 5 * s, (n - 1) / 2, 8 * n},
+		// The 5000 waiting for "left" are older than a "right" person with a language: when
+		// it crosses, the walk back from the tails of the none pool's lists stops at once.
+		{"n3 falls back", func() {}, 6 * s, 1, 10},
+		{"one language newcomer nobody of its language meets", func() {
+			e.Join(t0.Add(7*s), Request{ID: "n4", Mode: O, Media: T, Preference: "left", Language: "nl"})
+		}, 7 * s, 0, 5},
+		{"it crosses", func() {}, 17 * s, 0, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -491,7 +555,7 @@ func TestWorkFollowsChange(t *testing.T) {
 			before := e.work
 			got := e.Tick(t0.Add(tt.at))
 			if len(got) != tt.pairs {
-				t.Fatalf("%d pairs, want %d", len(got), tt.pairs)
+				t.Fatalf("%d pairs, want %d: %q", len(got), tt.pairs, pairStrings(got))
 			}
 			if w := e.work - before; w > tt.maxWork {
 				t.Fatalf("Tick did %d units of work, want at most %d", w, tt.maxWork)

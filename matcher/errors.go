@@ -11,6 +11,7 @@ var (
 	ErrNoPreference  = errors.New("matcher: opposite mode needs a preference")
 	ErrBadPreference = errors.New("matcher: unknown preference")
 	ErrBadInterests  = errors.New("matcher: too many or too long interests")
+	ErrBadLanguage   = errors.New("matcher: unknown language")
 	ErrBadTopics     = errors.New("matcher: bad topics")
 	ErrBadConfig     = errors.New("matcher: bad config")
 )

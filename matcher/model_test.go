@@ -15,6 +15,8 @@ import (
 // It shares no code with the engine.
 type model struct {
 	wait  time.Duration
+	lwait time.Duration
+	langs []string
 	max   int
 	prefs []string
 	stmts []string
@@ -34,6 +36,7 @@ type mEntry struct {
 	media     Media
 	pref      string
 	interests []string
+	lang      string
 }
 
 func newModel(cfg Config, topics *Topics) *model {
@@ -46,6 +49,10 @@ func newModel(cfg Config, topics *Topics) *model {
 	}
 	if m.wait == 0 {
 		m.wait = 5 * time.Second
+	}
+	m.lwait, m.langs = cfg.LanguageWait, cfg.Languages
+	if m.lwait == 0 {
+		m.lwait = 10 * time.Second
 	}
 	if m.max == 0 {
 		m.max = 2
@@ -79,10 +86,13 @@ func (m *model) join(now time.Time, r Request) error {
 	if r.Mode != ModeRandom && r.Mode != ModeOpposite && r.Mode != ModeInterests {
 		return ErrBadMode
 	}
-	if r.Media != MediaText && r.Media != MediaVideo {
+	if r.Media != MediaText && r.Media != MediaVideo && r.Media != MediaAudio {
 		return ErrBadMedia
 	}
-	x := &mEntry{id: r.ID, mode: r.Mode, media: r.Media}
+	if r.Language != "" && !slices.Contains(m.langs, r.Language) {
+		return ErrBadLanguage
+	}
+	x := &mEntry{id: r.ID, mode: r.Mode, media: r.Media, lang: r.Language}
 	switch r.Mode {
 	case ModeOpposite:
 		if r.Preference == "" {
@@ -184,6 +194,10 @@ func (m *model) history(id string) History {
 
 func (m *model) past(x *mEntry) bool { return m.now.Sub(x.joined) >= m.wait }
 
+// open says whether x may meet people of another language or none: it declared none, or
+// waited LanguageWait for its own.
+func (m *model) open(x *mEntry) bool { return x.lang == "" || m.now.Sub(x.joined) >= m.lwait }
+
 func (m *model) sharedOf(a, b *mEntry) []string {
 	var out []string
 	for _, s := range a.interests {
@@ -196,6 +210,9 @@ func (m *model) sharedOf(a, b *mEntry) []string {
 
 func (m *model) compatible(a, b *mEntry) bool {
 	if a.id == b.id || a.media != b.media || m.avoid[pkey(a.id, b.id)] || m.met[pkey(a.id, b.id)] >= m.max {
+		return false
+	}
+	if a.lang != b.lang && !(m.open(a) && m.open(b)) {
 		return false
 	}
 	switch {
@@ -247,6 +264,9 @@ func (m *model) tick(now time.Time) []Pair {
 		if p.Mode == ModeInterests {
 			p.Shared = m.sharedOf(a, b)
 		}
+		if a.lang == b.lang {
+			p.Language = a.lang
+		}
 		if p.Mode == ModeOpposite {
 			p.Statement = &Statement{ID: m.stmts[m.next]}
 			m.next = (m.next + 1) % len(m.stmts)
@@ -264,7 +284,11 @@ func pairString(p Pair) string {
 	if p.Statement != nil {
 		st = p.Statement.ID
 	}
-	return fmt.Sprintf("%s+%s %s/%s st=%q shared=%q", p.Offerer, p.Answerer, p.Mode, p.Media, st, p.Shared)
+	s := fmt.Sprintf("%s+%s %s/%s st=%q shared=%q", p.Offerer, p.Answerer, p.Mode, p.Media, st, p.Shared)
+	if p.Language != "" {
+		s += " lang=" + p.Language
+	}
+	return s
 }
 
 func pairStrings(ps []Pair) []string {
@@ -295,6 +319,10 @@ func checkTick(t *testing.T, e *Engine, m *model, now time.Time, got []Pair) {
 			t.Fatalf("pair %s: a member is still queued", pairString(p))
 		case a.media != b.media || p.Media != a.media:
 			t.Fatalf("pair %s: media mismatch %s/%s", pairString(p), a.media, b.media)
+		case a.lang != b.lang && !(m.open(a) && m.open(b)):
+			t.Fatalf("pair %s: languages %q and %q before the wait", pairString(p), a.lang, b.lang)
+		case p.Language != "" && (p.Language != a.lang || p.Language != b.lang):
+			t.Fatalf("pair %s: language %q for %q and %q", pairString(p), p.Language, a.lang, b.lang)
 		case m.avoid[pkey(a.id, b.id)]:
 			t.Fatalf("pair %s: avoided", pairString(p))
 		case m.met[pkey(a.id, b.id)] >= m.max:

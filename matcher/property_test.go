@@ -37,6 +37,7 @@ func (c *byteChooser) done() bool { return len(c.b) == 0 }
 var (
 	testIDs       = []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r"}
 	testInterests = []string{"chess", "jazz", "go", "film", "cats", ""}
+	testLanguages = []string{"", "", "", "en", "nl", "en", "fr"} // fr only where configured
 )
 
 // run applies random operations to an engine and the model and checks them after each one.
@@ -68,12 +69,16 @@ func run(t *testing.T, c chooser, cfg Config) {
 			if c.intn(50) == 0 {
 				r.Mode = "chat"
 			}
-			if c.intn(2) == 1 {
+			switch c.intn(7) {
+			case 1, 2:
 				r.Media = MediaVideo
+			case 3:
+				r.Media = MediaAudio
 			}
 			if c.intn(50) == 0 {
-				r.Media = "audio"
+				r.Media = "smell"
 			}
+			r.Language = testLanguages[c.intn(len(testLanguages))]
 			if c.intn(50) == 0 {
 				r.ID = ""
 			}
@@ -138,10 +143,12 @@ func run(t *testing.T, c chooser, cfg Config) {
 func TestProperties(t *testing.T) {
 	configs := []Config{
 		{},
-		{MaxMeetings: 1, InterestWait: 2 * time.Second},
-		{MaxMeetings: 3, InterestWait: 8 * time.Second},
+		{MaxMeetings: 1, InterestWait: 2 * time.Second, Languages: []string{"en", "nl"}, LanguageWait: 3 * time.Second},
+		{MaxMeetings: 3, InterestWait: 8 * time.Second, Languages: []string{"nl", "en", "fr"}},
+		{Languages: []string{"en", "nl"}, LanguageWait: 5 * time.Second}, // both waits end together
+		{Languages: []string{"en"}, InterestWait: 9 * time.Second, LanguageWait: time.Second},
 	}
-	for seed := range uint64(24) {
+	for seed := range uint64(30) {
 		cfg := configs[seed%uint64(len(configs))]
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			run(t, &randChooser{r: rand.New(rand.NewPCG(seed, 42)), left: 2500}, cfg)
@@ -158,6 +165,10 @@ func FuzzEngine(f *testing.F) {
 		if len(b) > 4096 {
 			return
 		}
-		run(t, &byteChooser{b: b}, Config{MaxMeetings: int(len(b)%3) + 1})
+		cfg := Config{MaxMeetings: int(len(b)%3) + 1}
+		if len(b)%2 == 1 {
+			cfg.Languages, cfg.LanguageWait = []string{"en", "nl"}, 3*time.Second
+		}
+		run(t, &byteChooser{b: b}, cfg)
 	})
 }

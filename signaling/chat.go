@@ -26,6 +26,9 @@ func (h *hub) join(sess *session, j proto.Join, now time.Time) error {
 	if j.Mode == proto.ModeOpposite && !h.q.knownPreference(j.Preference) {
 		return proto.ErrBadPreference
 	}
+	if !h.knownLanguage(j.Language) {
+		return proto.ErrBadLanguage
+	}
 	h.leaveChat(sess, proto.ReasonLeave, false, now)
 	sess.mu.Lock()
 	sess.join = &j
@@ -47,7 +50,8 @@ func (h *hub) enqueue(sess *session, now time.Time) error {
 	if j == nil || !sess.connected || sess.gone || sess.chat != nil {
 		return proto.ErrNotQueued
 	}
-	req := matcher.Request{ID: sess.id, Mode: matcher.Mode(j.Mode), Media: matcher.Media(j.Media), Preference: j.Preference, Interests: j.Interests}
+	req := matcher.Request{ID: sess.id, Mode: matcher.Mode(j.Mode), Media: matcher.Media(j.Media), Preference: j.Preference,
+		Interests: j.Interests, Language: j.Language}
 	if err := h.q.join(now, req); err != nil {
 		return err
 	}
@@ -98,6 +102,7 @@ func (h *hub) formPair(p matcher.Pair, now time.Time) {
 		member{sid: a.id, name: a.join.Name, hideIP: a.join.HideIP},
 		member{sid: b.id, name: b.join.Name, hideIP: b.join.HideIP},
 		string(p.Mode), string(p.Media), st, p.Shared, now)
+	r.language = p.Language
 	for i, s := range []*session{a, b} {
 		s.queued = false
 		s.chat, s.peer = r, r.members[i].peer
@@ -177,6 +182,7 @@ func (h *hub) sendMatched(r *room, me member, resumed bool) {
 		Media:     r.media,
 		Statement: r.statement,
 		Shared:    r.shared,
+		Language:  r.language,
 		Resumed:   proto.Bool(resumed),
 		HideIP:    proto.Bool(me.hideIP),
 	})

@@ -2,12 +2,14 @@ package signaling
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 )
@@ -24,6 +26,19 @@ type Config struct {
 	// InterestWait is how long interests mode waits for a shared interest
 	// before falling back to random. Default 5s.
 	InterestWait time.Duration
+	// Languages are the chat languages a join may declare, announced in
+	// welcome (short codes such as "en"; see proto.ValidLanguage). Nil
+	// offers none.
+	Languages []string
+	// LanguageWait is how long someone with a language waits for the same
+	// language before anyone will do. Default 10s.
+	LanguageWait time.Duration
+
+	// ProofOfWork tunes the proof of work asked before the first join of a
+	// session (signaling/pow); the zero value is the baseline.
+	ProofOfWork pow.Config
+	// NoProofOfWork turns it off.
+	NoProofOfWork bool
 
 	// Credentials returns the TURN REST credential of a session's
 	// credential id (random, never the session id), handed out in welcome
@@ -201,6 +216,11 @@ func (c *Config) validate() error {
 	for _, o := range c.AllowedOrigins {
 		if _, err := parseOrigin(o); err != nil {
 			return err
+		}
+	}
+	for _, l := range c.Languages {
+		if !proto.ValidLanguage(l) {
+			return fmt.Errorf("signaling: config: %q is not a language code like en or pt-br", l)
 		}
 	}
 	return nil

@@ -44,6 +44,7 @@ var handlers = map[string]handler{
 	proto.TypeLeave:  {run: onLeave},
 	proto.TypeReport: {action: true, run: onReport},
 	proto.TypeBye:    {run: onBye},
+	proto.TypeBlock:  {action: true, run: onBlock},
 
 	proto.TypeRoomCreate: {action: true, run: onRoomCreate},
 	proto.TypeRoomJoin:   {action: true, run: onRoomJoin},
@@ -105,6 +106,9 @@ func (h *hub) Message(sid string, gen uint64, m *proto.Inbound, now time.Time) e
 func onJoin(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
 	j, err := m.Join(h.cfg.HideIPDefault)
 	if err != nil {
+		return err
+	}
+	if err := h.proveWork(sess, j.Pow, now); err != nil {
 		return err
 	}
 	return h.join(sess, j, now)

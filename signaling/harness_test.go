@@ -16,6 +16,7 @@ import (
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/client"
 	"github.com/parley-chat/parley/signaling/node"
+	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/signaling/signalingtest"
 	"github.com/parley-chat/parley/store"
@@ -75,6 +76,9 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 			// Tests open many sessions from 127.0.0.1.
 			NewSessionsPerMinute: 6000, NewSessionBurst: 1000,
 			NetworkConnectsPerMinute: 60000, NetworkConnectBurst: 10000,
+			// Every client solves the proof of work, at a difficulty that
+			// costs a test nothing (pow_test.go tests the real one).
+			ProofOfWork: pow.Config{Bits: 1},
 		},
 	}
 	for _, o := range opts {
@@ -140,8 +144,9 @@ func (ts *testServer) dial(opts ...peerOpt) *client.Client {
 // rawConn is a WebSocket without any client logic, for sending what a real
 // client would not.
 type rawConn struct {
-	t  testing.TB
-	ws *websocket.Conn
+	t   testing.TB
+	ws  *websocket.Conn
+	pow *proto.PowSolution // solves welcome's challenge; sent with every join
 }
 
 func (ts *testServer) raw(hello bool) *rawConn {
@@ -154,13 +159,28 @@ func (ts *testServer) raw(hello bool) *rawConn {
 	ts.t.Cleanup(func() { ws.Close() })
 	if hello {
 		rc.send(`{"type":"hello","v":1}`)
-		rc.expect("welcome")
+		w := rc.expect("welcome")
+		if w.Pow != nil {
+			var err error
+			if rc.pow, err = proto.SolvePow(context.Background(), w.Pow); err != nil {
+				ts.t.Fatal(err)
+			}
+		}
 	}
 	return rc
 }
 
+// send sends a frame; a join carries the solution to welcome's proof of
+// work, as every client's does.
 func (rc *rawConn) send(s string) {
 	rc.t.Helper()
+	if rc.pow != nil && strings.HasPrefix(s, `{"type":"join"`) {
+		sol, err := json.Marshal(rc.pow)
+		if err != nil {
+			rc.t.Fatal(err)
+		}
+		s = strings.TrimSuffix(s, "}") + `,"pow":` + string(sol) + "}"
+	}
 	if err := rc.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
 		rc.t.Fatalf("send: %v", err)
 	}

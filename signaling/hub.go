@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/store/prefix"
@@ -57,6 +58,7 @@ type hub struct {
 	persist *persister
 	daily   dailyStats
 	fresh   *prefixLimiters // new sessions per address prefix
+	pow     *pow.Guard      // nil when the proof of work is off (pow.go)
 
 	mu       sync.RWMutex // guards the maps and closing; a leaf
 	sessions map[string]*session
@@ -68,7 +70,12 @@ type hub struct {
 }
 
 func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
-	q, err := newQueue(matcher.Config{Topics: cfg.Topics, InterestWait: cfg.InterestWait})
+	q, err := newQueue(matcher.Config{Topics: cfg.Topics, InterestWait: cfg.InterestWait,
+		Languages: cfg.Languages, LanguageWait: cfg.LanguageWait})
+	if err != nil {
+		return nil, err
+	}
+	guard, err := newGuard(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +87,7 @@ func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
 		byCred:   make(map[string]*session),
 		rooms:    make(map[string]*room),
 		groups:   make(map[string]*room),
+		pow:      guard,
 	}
 	h.persist = newPersister(h)
 	return h, nil
@@ -152,6 +160,7 @@ func (h *hub) openSession(token string, addr netip.Addr, now time.Time) (*sessio
 	token = newToken()
 	sess := newSession(randomID(16), h.store.SessionKey(token), now, h.cfg)
 	sess.connecting.Add(1)
+	h.sessionOpened(p, now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
@@ -217,6 +226,7 @@ func (h *hub) adopt(key store.SessionKey, rec *store.Session, now time.Time) (*s
 	sess := newSession(rec.ID, key, rec.Created, h.cfg)
 	sess.rec = *rec
 	sess.persisted = true
+	sess.proved = rec.Mode != "" // it joined the queue before, so it did the work (pow.go)
 	sess.lastSeen = rec.LastSeen
 	sess.connecting.Add(1)
 	h.sessions[sess.id] = sess

@@ -12,7 +12,8 @@ import (
 // A session's connections: hello, a drop, the resume window, bye, and a
 // session brought back from the store.
 
-var features = []string{"random", "opposite", "interests", "text", "video", "hideIP", "resume", "report", "bye", "v2"}
+var features = []string{"random", "opposite", "interests", "text", "video", "hideIP", "resume", "report", "bye", "v2",
+	"audio", "block", "language", "pow"}
 
 // hello attaches a connection that said hello to its session, answers
 // welcome, and resumes whatever the session was doing.
@@ -43,6 +44,8 @@ func (h *hub) helloSession(sess *session, gen uint64, version int, addr netip.Ad
 		Features:      features,
 		Limits:        h.limits(),
 		HideIPDefault: proto.Bool(h.cfg.HideIPDefault),
+		Languages:     h.cfg.Languages,
+		Pow:           h.challengeLocked(sess, now),
 	}
 	missed := sess.missed
 	sess.missed = ""

@@ -51,6 +51,8 @@ func (q *queue) join(now time.Time, r matcher.Request) error {
 		return proto.ErrBadMedia
 	case errors.Is(err, matcher.ErrBadInterests):
 		return proto.ErrBadInterests
+	case errors.Is(err, matcher.ErrBadLanguage):
+		return proto.ErrBadLanguage
 	}
 	return proto.ErrBadMode
 }

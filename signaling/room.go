@@ -18,6 +18,7 @@ type room struct {
 	media     string
 	statement *proto.Statement
 	shared    []string
+	language  string // the language both declared, for matched
 	created   time.Time
 
 	// group is set for a group room (by link); nil for a one-to-one chat.

@@ -47,6 +47,7 @@ type session struct {
 	last      lastPartner
 	budget    *rate.Limiter // bytes of signaling this session may forward
 	welcomed  bool          // said hello at least once
+	proved    bool          // did the proof of work (pow.go)
 	byeAt     time.Time     // when the page last said it is closing
 	byeWindow bool          // the running resume window is the short one after bye
 	banned    bool

@@ -91,6 +91,10 @@ func TestContentTypes(t *testing.T) {
 		"/support.js":    "text/javascript; charset=utf-8",
 		"/notice.js":     "text/javascript; charset=utf-8",
 		"/privacy.js":    "text/javascript; charset=utf-8",
+		"/pow.js":        "text/javascript; charset=utf-8",
+		"/powworker.js":  "text/javascript; charset=utf-8",
+		"/online.js":     "text/javascript; charset=utf-8",
+		"/keys.js":       "text/javascript; charset=utf-8",
 	} {
 		t.Run(path, func(t *testing.T) {
 			r := get(t, h, "GET", path, nil)

@@ -72,6 +72,7 @@ type churn struct {
 }
 
 func runChurn(ctx context.Context, cfg churnConfig) (result, error) {
+	powSolves.reset()
 	sig, err := newSignals(cfg.Media == "video")
 	if err != nil {
 		return result{}, fmt.Errorf("making SDP with pion: %w", err)
@@ -151,6 +152,7 @@ arrivals:
 	fmt.Fprintf(w, "join-to-matched:   %s\n", res.JoinToMatched)
 	fmt.Fprintf(w, "forward candidate: %s\n", res.Forward)
 	fmt.Fprintf(w, "forward sdp:       %s\n", res.ForwardSDP)
+	printPow(w)
 	printErrors(w, res.Errors)
 	printServer(w, before, after, 0)
 	fmt.Fprintf(w, "generator cpu:     %.2f cores busy on average\n", float64(selfCPU())/float64(elapsed))
@@ -204,6 +206,10 @@ func (r *churn) person(ctx context.Context) {
 	defer stop()
 	defer c.close()
 	p := &person{r: r, c: c}
+	if err := c.prove(ctx); err != nil {
+		r.errs.add("pow:" + netErrKind(err))
+		return
+	}
 	if !p.join() {
 		return
 	}
@@ -237,10 +243,15 @@ func (p *person) send(b []byte) bool {
 func (p *person) join() bool {
 	p.joinAt = stamp()
 	p.r.joins.Add(1)
+	frame := joinFrame
 	if p.r.cfg.Media == "video" {
-		return p.send(joinVideo)
+		frame = joinVideo
 	}
-	return p.send(joinFrame)
+	if err := p.c.sendJoin(frame); err != nil {
+		p.r.errs.add("write:" + netErrKind(err))
+		return false
+	}
+	return true
 }
 
 func (p *person) signal(b []byte) bool {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/parley-chat/parley/signaling/proto"
 )
 
 // sources hands out 127.x.y.z source addresses, at most perSource
@@ -75,14 +76,20 @@ type vconn struct {
 	ws  *websocket.Conn
 	src netip.Addr
 	wmu sync.Mutex
+	// The proof of work (pow.go): welcome's challenge until prove solves
+	// it, then the solution until the first join carries it. Used by the
+	// goroutine that joins only.
+	challenge *proto.PowChallenge
+	solution  []byte
 }
 
 // inMsg is the part of a server message the generator looks at.
 type inMsg struct {
-	Type   string `json:"type"`
-	Role   string `json:"role"`
-	Reason string `json:"reason"`
-	Code   string `json:"code"`
+	Type   string              `json:"type"`
+	Role   string              `json:"role"`
+	Reason string              `json:"reason"`
+	Code   string              `json:"code"`
+	Pow    *proto.PowChallenge `json:"pow"`
 	Data   *struct {
 		SDP *struct {
 			Type string `json:"type"`
@@ -138,6 +145,7 @@ func dialPerson(ctx context.Context, u string, src netip.Addr, timeout time.Dura
 		}
 		if m.Type == "welcome" {
 			_ = ws.SetReadDeadline(time.Time{})
+			c.challenge = m.Pow
 			return c, nil
 		}
 		if m.Type == "error" {

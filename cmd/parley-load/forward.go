@@ -55,6 +55,7 @@ func mainForward(ctx context.Context, args []string, getenv func(string) string,
 }
 
 func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
+	powSolves.reset()
 	sig, err := newSignals(false)
 	if err != nil {
 		return result{}, err
@@ -69,7 +70,7 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	var sent, received atomic.Int64
 	probe := cfg.probe()
 
-	conns, dialErrs := dialMany(ctx, cfg.common, pool, n, cfg.DialRate)
+	conns, dialErrs := dialMany(ctx, cfg.common, pool, n, cfg.DialRate, true)
 	defer func() {
 		for _, c := range conns {
 			c.close()
@@ -132,7 +133,7 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	// Joins are paced under the per-connection action limit anyway; spread
 	// them so the matcher sees a steady queue.
 	for i, c := range conns {
-		if err := c.send(joinFrame); err != nil {
+		if err := c.sendJoin(joinFrame); err != nil {
 			errs.add("write:" + netErrKind(err))
 		}
 		if i%500 == 499 {
@@ -192,6 +193,7 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	fmt.Fprintf(w, "forward: %d pairs, %.0f messages/s asked (%.1f per connection) for %s\n", len(conns)/2, cfg.Rate, per, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "messages:          sent %d (%.0f/s), received %d (%.0f/s)\n", sent.Load(), perSecond(sent.Load(), elapsed), res.Forwarded, perSecond(res.Forwarded, elapsed))
 	fmt.Fprintf(w, "forward latency:   %s\n", res.Forward)
+	printPow(w)
 	printErrors(w, res.Errors)
 	printServer(w, before, after, 0)
 	if cpu := after.cpu - before.cpu; cpu > 0 {

@@ -53,7 +53,7 @@ func runIdle(ctx context.Context, cfg idleConfig) (result, error) {
 		probe = nil
 	}
 	start := time.Now()
-	conns, dialErrs := dialMany(ctx, cfg.common, pool, cfg.Conns, cfg.DialRate)
+	conns, dialErrs := dialMany(ctx, cfg.common, pool, cfg.Conns, cfg.DialRate, false)
 	opened := time.Since(start)
 	var errs tally
 	for k, v := range dialErrs {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/node"
+	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 )
@@ -20,8 +21,11 @@ import (
 func startServer(t *testing.T) (wsURL, statsURL string) {
 	t.Helper()
 	n, err := node.New(node.Config{
-		Store:     store.Config{Dir: t.TempDir()},
-		Signaling: signaling.Config{NewSessionsPerMinute: 1e6, NewSessionBurst: 1e6},
+		Store: store.Config{Dir: t.TempDir()},
+		Signaling: signaling.Config{NewSessionsPerMinute: 1e6, NewSessionBurst: 1e6,
+			// Every virtual person solves the work, at a difficulty cheap enough
+			// for the race detector.
+			ProofOfWork: pow.Config{Bits: 6}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +59,14 @@ func testCommon(wsURL, statsURL string, out io.Writer) common {
 	return common{URL: wsURL, Admin: statsURL, PerSource: 12, Timeout: 10 * time.Second, Media: "text", Out: out}
 }
 
+// checkProved checks that the people who joined did the proof of work.
+func checkProved(t *testing.T, out string) {
+	t.Helper()
+	if !strings.Contains(out, "proof of work:") {
+		t.Errorf("the report does not say the people solved the proof of work:\n%s", out)
+	}
+}
+
 func checkClean(t *testing.T, res result, out string) {
 	t.Helper()
 	if len(res.Errors) > 0 {
@@ -83,6 +95,7 @@ func TestChurnAgainstARealServer(t *testing.T) {
 		t.Errorf("%d signals forwarded for %d pairs", res.Forwarded, res.Pairs)
 	}
 	checkClean(t, res, out.String())
+	checkProved(t, out.String())
 }
 
 func TestMatchAndForwardAgainstARealServer(t *testing.T) {
@@ -96,6 +109,7 @@ func TestMatchAndForwardAgainstARealServer(t *testing.T) {
 		t.Errorf("match measured nothing: %+v\n%s", mres, out.String())
 	}
 	checkClean(t, mres, out.String())
+	checkProved(t, out.String())
 
 	out.Reset()
 	fres, err := runForward(context.Background(), forwardConfig{common: testCommon(wsURL, statsURL, &out), Pairs: 10, Rate: 200, Duration: time.Second, DialRate: 500})
@@ -106,6 +120,7 @@ func TestMatchAndForwardAgainstARealServer(t *testing.T) {
 		t.Errorf("forward measured nothing: %+v\n%s", fres, out.String())
 	}
 	checkClean(t, fres, out.String())
+	checkProved(t, out.String())
 	t.Log(out.String())
 }
 

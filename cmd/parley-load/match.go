@@ -58,6 +58,7 @@ type matchPerson struct {
 }
 
 func runMatch(ctx context.Context, cfg matchConfig) (result, error) {
+	powSolves.reset()
 	pool, err := newSources(cfg.People, cfg.PerSource, cfg.Sources)
 	if err != nil {
 		return result{}, err
@@ -67,7 +68,7 @@ func runMatch(ctx context.Context, cfg matchConfig) (result, error) {
 	var joins, pairs, starved atomic.Int64
 	probe := cfg.probe()
 
-	people, dialErrs := dialMany(ctx, cfg.common, pool, cfg.People, cfg.DialRate)
+	people, dialErrs := dialMany(ctx, cfg.common, pool, cfg.People, cfg.DialRate, true)
 	defer func() {
 		for _, p := range people {
 			p.close()
@@ -177,7 +178,7 @@ loop:
 			p.joinAt, p.lastJoin = stamp(), now
 			p.mu.Unlock()
 			joins.Add(1)
-			if err := p.c.send(joinFrame); err != nil {
+			if err := p.c.sendJoin(joinFrame); err != nil {
 				errs.add("write:" + netErrKind(err))
 			}
 		}
@@ -194,6 +195,7 @@ loop:
 	fmt.Fprintf(w, "joins:             %d (%.1f/s); %d not sent, nobody idle (raise -people)\n", res.Joins, perSecond(res.Joins, elapsed), starved.Load())
 	fmt.Fprintf(w, "pairs:             %d (%.1f/s)\n", res.Pairs, perSecond(res.Pairs, elapsed))
 	fmt.Fprintf(w, "join-to-matched:   %s\n", res.JoinToMatched)
+	printPow(w)
 	printErrors(w, res.Errors)
 	printServer(w, before, after, 0)
 	fmt.Fprintf(w, "generator cpu:     %.2f cores busy on average\n", float64(selfCPU())/float64(time.Since(epoch)))
@@ -202,7 +204,8 @@ loop:
 
 // dialMany opens n connections at rate per second, 64 dials at a time at
 // most, and returns those that said hello, with failures by kind.
-func dialMany(ctx context.Context, cfg common, pool *sources, n int, rate float64) ([]*vconn, map[string]int64) {
+// Those who will join solve the proof of work right after welcome.
+func dialMany(ctx context.Context, cfg common, pool *sources, n int, rate float64, prove bool) ([]*vconn, map[string]int64) {
 	var mu sync.Mutex
 	conns := make([]*vconn, 0, n)
 	var errs tally
@@ -234,6 +237,14 @@ func dialMany(ctx context.Context, cfg common, pool *sources, n int, rate float6
 					errs.add("dial:other")
 				}
 				return
+			}
+			if prove {
+				if err := c.prove(ctx); err != nil {
+					c.close()
+					pool.put(src)
+					errs.add("pow:" + netErrKind(err))
+					return
+				}
 			}
 			mu.Lock()
 			conns = append(conns, c)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/node"
+	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/store"
 )
 
@@ -32,6 +33,7 @@ func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error 
 	statsAddr := fs.String("stats", "127.0.0.1:8081", "stats address: GET /stats (JSON; ?gc=1 collects garbage first) and /debug/pprof/")
 	dir := fs.String("data-dir", "", "data directory (default: a temporary one, removed at exit)")
 	perAddr := fs.Int("max-conns-per-addr", 16, "connections per address, as parley's --max-conns-per-addr")
+	powBits := fs.Int("pow-bits", pow.DefaultBits, "proof-of-work difficulty, as parley's --pow-bits (0: off, to measure signaling without the clients' solving)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseFlags(fs, args, out, "A bench server: parley's signaling package and sealed store on loopback, with parley's defaults,\nand a stats endpoint with the Go runtime's memory, goroutines and CPU time. Stops on SIGINT/SIGTERM."); err != nil {
 		return err
@@ -51,8 +53,9 @@ func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error 
 	}
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	n, err := node.New(node.Config{
-		Store:     store.Config{Dir: *dir, Logger: log},
-		Signaling: signaling.Config{MaxConnsPerAddr: *perAddr, Logger: log},
+		Store: store.Config{Dir: *dir, Logger: log},
+		Signaling: signaling.Config{MaxConnsPerAddr: *perAddr, Logger: log,
+			ProofOfWork: pow.Config{Bits: *powBits}, NoProofOfWork: *powBits == 0},
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/signaling"
 	"github.com/parley-chat/parley/signaling/cluster"
 	"github.com/parley-chat/parley/signaling/node"
+	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/static"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
@@ -83,6 +84,10 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 		Signaling: signaling.Config{
 			Topics:          topics,
 			InterestWait:    cfg.InterestWait,
+			Languages:       cfg.Languages,
+			LanguageWait:    cfg.LanguageWait,
+			ProofOfWork:     pow.Config{Bits: cfg.PowBits, GlobalJoinsPerMinute: cfg.PowGlobalJoins},
+			NoProofOfWork:   cfg.PowBits == 0,
 			AllowedOrigins:  cfg.AllowedOrigins,
 			TrustedProxies:  cfg.TrustedProxies,
 			ResumeWindow:    cfg.ResumeWindow,

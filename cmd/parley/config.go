@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/pow"
+	"github.com/parley-chat/parley/signaling/proto"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -35,6 +38,11 @@ type Config struct {
 	BanFor       time.Duration
 	ReportWindow time.Duration
 	InterestWait time.Duration
+	Languages    []string
+	LanguageWait time.Duration
+
+	PowBits        int // 0: no proof of work
+	PowGlobalJoins int // joins a minute past which everyone's work doubles; 0: none
 
 	HideIPDefault   bool
 	MaxConnsPerAddr int
@@ -81,7 +89,7 @@ func envName(flagName string) string {
 
 // rawFlags are the flags parsed into Config after the parse, from text.
 type rawFlags struct {
-	origins, proxies, allowPeers, relayPorts, publicIP, oldKeys, clusterPeers string
+	origins, proxies, allowPeers, relayPorts, publicIP, oldKeys, clusterPeers, languages string
 }
 
 // defineFlags defines every flag of parley on fs, writing into c and raw.
@@ -99,6 +107,10 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	durationFlag(fs, &c.BanFor, "ban-for", 90*day, "how long a ban lasts")
 	durationFlag(fs, &c.ReportWindow, "report-window", 90*day, "how long a report is kept and counts")
 	durationFlag(fs, &c.InterestWait, "interest-wait", 5*time.Second, "how long interests mode waits for a shared interest before matching at random")
+	fs.StringVar(&raw.languages, "languages", "en,nl", "comma-separated chat languages people may choose to be matched by (codes such as en, nl, pt-br; empty offers none)")
+	durationFlag(fs, &c.LanguageWait, "language-wait", 10*time.Second, "how long someone who chose a language waits for the same language before anyone will do")
+	fs.IntVar(&c.PowBits, "pow-bits", pow.DefaultBits, "difficulty of the proof of work before a session's first join: zero bits of each of 4 hashes (each bit doubles the work; 17 is about a second on a mid-range phone); 0 turns it off")
+	fs.IntVar(&c.PowGlobalJoins, "pow-global-joins-per-minute", 0, "joins a minute across the server past which everyone's proof of work doubles, up to 8x (0: only busy address prefixes get harder work)")
 	fs.BoolVar(&c.HideIPDefault, "hide-ip-default", false, "turn the hide-my-IP toggle on by default (all media through the relay)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 16, "open WebSocket connections allowed per IPv4 address or IPv6 /64")
 	fs.StringVar(&c.TURNListen, "turn-listen", ":3478", "TURN address over UDP and TCP (\"off\" disables the relay)")
@@ -175,6 +187,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 
 	var err error
 	c.AllowedOrigins = splitList(raw.origins)
+	c.Languages = splitList(raw.languages)
 	c.OldKeyFiles = splitList(raw.oldKeys)
 	c.ClusterPeers = splitList(raw.clusterPeers)
 	if c.TrustedProxies, err = parsePrefixes(raw.proxies); err != nil {
@@ -242,6 +255,23 @@ func (c *Config) validate() error {
 	}
 	if c.MaxConnsPerAddr < 1 {
 		errs = append(errs, errors.New("--max-conns-per-addr must be at least 1"))
+	}
+	for _, l := range c.Languages {
+		if !proto.ValidLanguage(l) {
+			errs = append(errs, fmt.Errorf("--languages: %q is not a language code like en, nl or pt-br", l))
+		}
+	}
+	if len(c.Languages) > matcher.MaxLanguages {
+		errs = append(errs, fmt.Errorf("--languages: at most %d", matcher.MaxLanguages))
+	}
+	if c.LanguageWait <= 0 {
+		errs = append(errs, errors.New("--language-wait must be positive"))
+	}
+	if c.PowBits < 0 || c.PowBits > proto.MaxPowBits-pow.DefaultMaxDoublings {
+		errs = append(errs, fmt.Errorf("--pow-bits must be between 0 (off) and %d", proto.MaxPowBits-pow.DefaultMaxDoublings))
+	}
+	if c.PowGlobalJoins < 0 {
+		errs = append(errs, errors.New("--pow-global-joins-per-minute must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -259,7 +259,8 @@ func TestBrowserWithoutWebRTC(t *testing.T) {
 	cat.open(app.URL)
 	cat.start(joinOpts{name: "Cat"})
 	cat.waitScreen("queue", shortWait)
-	joins := app.sig.Stats().Messages["join"]
+	// The queue shows at once; the join follows the proof of work.
+	joins := waitJoins(t, app, 1)
 
 	old := newBrowserWith(t, "old", 1280, 800, noWebRTC)
 	old.navigate(app.URL + "/")
@@ -383,6 +384,7 @@ func TestBrowserPrivacyErase(t *testing.T) {
 	b.open(app.URL)
 	b.start(joinOpts{name: "Ann"})
 	b.waitScreen("queue", shortWait)
+	waitJoins(t, app, 1) // the join follows the proof of work: cancel after it, not before
 	b.click("queue-cancel")
 	b.waitScreen("start", shortWait)
 	// The session is written to the store off the request path.

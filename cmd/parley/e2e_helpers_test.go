@@ -76,7 +76,8 @@ func viaAddress(t *testing.T, app *testApp, addr string) string {
 // joinOpts are the start form's choices.
 type joinOpts struct {
 	mode      string // random (default), opposite, interests
-	media     string // text (default), video
+	media     string // text (default), audio, video
+	language  string // a chat language, or any
 	name      string
 	hideIP    bool
 	interests string
@@ -107,12 +108,13 @@ func (b *browser) start(o joinOpts) {
 		document.getElementById('interests').value = %s;
 		const hide = document.getElementById('hide-ip');
 		if (hide.checked !== %t) hide.click();
+		document.getElementById('language').value = %s;
 		const pref = document.getElementById('preference');
 		if (%s) { pref.value = %s; document.getElementById('preference-consent').checked = true; }
 		document.getElementById('consent').checked = true;
 		document.getElementById('adult').checked = true;
 		return true;
-	})()`, js(o.mode), js(o.media), js(o.name), js(o.interests), o.hideIP, js(o.pref), js(o.pref)))
+	})()`, js(o.mode), js(o.media), js(o.name), js(o.interests), o.hideIP, js(o.language), js(o.pref), js(o.pref)))
 	b.click("start-button")
 }
 

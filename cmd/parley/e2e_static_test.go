@@ -68,8 +68,9 @@ func TestBrowserStaticPages(t *testing.T) {
 			.concat([...document.querySelectorAll('[data-i18n-placeholder]')].map((e) => e.dataset.i18nPlaceholder))
 			.concat([...document.querySelectorAll('[data-i18n-aria-label]')].map((e) => e.dataset.i18nAriaLabel))
 			.concat(['connecting', 'direct', 'relay', 'reconnecting', 'interrupted', 'partnerReconnecting', 'failed', 'ended', 'server'].map((s) => 'state.' + s))
-			.concat(['next', 'leave', 'gone', 'closed', 'failed', 'banned', 'you', 'reported', 'over'].map((s) => 'left.' + s))
-			.concat(['random', 'opposite', 'interests', 'interestsNone', 'media.text', 'media.video', 'path.connecting', 'path.direct', 'path.relay', 'path.relayHidden'].map((s) => 'intro.' + s))
+			.concat(['next', 'leave', 'gone', 'closed', 'failed', 'banned', 'you', 'reported', 'over', 'blocked'].map((s) => 'left.' + s))
+			.concat(['random', 'opposite', 'interests', 'interestsNone', 'media.text', 'media.video', 'media.audio', 'language', 'path.connecting', 'path.direct', 'path.relay', 'path.relayHidden'].map((s) => 'intro.' + s))
+			.concat(['start.optionsLanguage', 'start.languageAny', 'pow.failed', 'online.count', 'microphone.insecure', 'microphone.missing'])
 			.concat(['camera.insecure', 'camera.missing', 'closed.takenOver', 'closed.takenOverTitle', 'start.notifyDenied', 'chat.waitAway', 'chat.waitInterrupted', 'title.matched', 'title.messages', 'notify.title', 'notify.body', 'webrtc.form']);
 		return keys.filter((k) => !m.has(k));
 	})`); len(bad) > 0 {

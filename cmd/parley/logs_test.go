@@ -242,6 +242,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"allowed-origins": "none", "trusted-proxies": "none", "topics": "none",
 		"session-ttl": "1h", "resume-window": "30s", "ban-after": "3", "ban-for": "90d",
 		"report-window": "90d", "interest-wait": "5s", "hide-ip-default": "false",
+		"languages": "en,nl", "language-wait": "10s", "pow-bits": "17", "pow-global-joins-per-minute": "0",
 		"max-conns-per-addr": "16", "turn-listen": ":3478", "turn-tls-listen": ":5349",
 		"turn-public-ip": "none", "turn-host": "none", "turn-relay-ports": "49152-65535",
 		"turn-allow-peers": "none", "turn-realm": "parley", "turn-max-per-session": "4",

@@ -41,6 +41,9 @@ func testConfig(t testing.TB) Config {
 	cfg.TURNRelayPorts = [2]int{lo, lo + 200}
 	cfg.AdminListen = "off"
 	cfg.LogLevel = "debug"
+	// Every client, Go or Chromium, does the proof of work; at a difficulty
+	// that costs a test little (the baseline's cost is in BENCHMARKS.md).
+	cfg.PowBits = 6
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}

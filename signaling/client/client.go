@@ -98,6 +98,7 @@ type Client struct {
 	you        string           // this client's peer id in the current chat
 	hideInChat bool             // the current chat hides this client's address
 	peers      map[string]*peer // the PeerConnections of the current chat, by peer id
+	pow        powState
 }
 
 // Dial connects, says hello and waits for welcome.
@@ -124,6 +125,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.ws, c.welcome = ws, welcome
+	c.pow.challenge = welcome.Pow
 	go c.readLoop(ws)
 	return c, nil
 }
@@ -229,9 +231,12 @@ type Join struct {
 	Preference string
 	Interests  []string
 	HideIP     bool
+	Language   string // one of welcome's Languages, or empty
 }
 
 // Join enters the queue (with consent and the adult confirmation given).
+// The first join of a session solves the proof of work of welcome first,
+// which takes a moment at the server's difficulty.
 func (c *Client) Join(j Join) error {
 	if j.Mode == "" {
 		j.Mode = proto.ModeRandom
@@ -241,12 +246,12 @@ func (c *Client) Join(j Join) error {
 	}
 	m := &proto.Inbound{
 		Type: proto.TypeJoin, Mode: j.Mode, Media: j.Media, Name: j.Name, Consent: true, Adult: true,
-		HideIP: proto.Bool(j.HideIP), Interests: j.Interests,
+		HideIP: proto.Bool(j.HideIP), Interests: j.Interests, Language: j.Language,
 	}
 	if j.Mode == proto.ModeOpposite {
 		m.Preference, m.PreferenceConsent = j.Preference, true
 	}
-	return c.SendJSON(m)
+	return c.sendJoin(m)
 }
 
 // Next ends the chat and queues again.
@@ -331,6 +336,10 @@ func (c *Client) RemoteDescriptionOf(peer string) string {
 func (c *Client) Report(reason string) error {
 	return c.SendJSON(&proto.Inbound{Type: proto.TypeReport, Reason: reason})
 }
+
+// Block ends the chat, or picks the last partner of the last minutes, and
+// keeps the two apart for the rest of the session. It is not a report.
+func (c *Client) Block() error { return c.SendJSON(&proto.Inbound{Type: proto.TypeBlock}) }
 
 // SendJSON sends any message; tests use it to send what a real client would
 // not.
@@ -465,6 +474,9 @@ func (c *Client) redial() (*websocket.Conn, error) {
 		if err == nil {
 			c.mu.Lock()
 			c.ws, c.welcome = ws, welcome
+			if welcome.Pow != nil { // a new process that does not know the session did the work
+				c.pow = powState{challenge: welcome.Pow, last: c.pow.last}
+			}
 			c.mu.Unlock()
 			return ws, nil
 		}
@@ -500,6 +512,14 @@ func (c *Client) read(ws *websocket.Conn) int {
 }
 
 func (c *Client) handle(m *proto.Outbound) {
+	switch m.Type {
+	case proto.TypeQueued, proto.TypeMatched:
+		c.powDone()
+	case proto.TypeError:
+		if m.Pow != nil && (m.Code == proto.CodePowRequired || m.Code == proto.CodeBadPow) {
+			go c.retryJoin(m.Pow)
+		}
+	}
 	switch m.Type {
 	case proto.TypeMatched:
 		c.stopPeers()

@@ -37,6 +37,10 @@ const (
 	CodeTooLarge        = "too_large"
 	CodeBanned          = "banned"
 	CodeInternal        = "internal"
+	CodeBadLanguage     = "bad_language"
+	CodePowRequired     = "pow_required"
+	CodeBadPow          = "bad_pow"
+	CodeNothingToBlock  = "nothing_to_block"
 )
 
 // Close codes beyond the standard ones.
@@ -79,6 +83,10 @@ var (
 	ErrNothingToReport = errors.New("proto: nobody to report: no partner now or in the last minutes")
 	ErrRateLimited     = errors.New("proto: too many messages, slow down")
 	ErrInternal        = errors.New("proto: internal error")
+	ErrBadLanguage     = errors.New("proto: unknown chat language")
+	ErrPowRequired     = errors.New("proto: the first join of a session needs the proof of work")
+	ErrBadPow          = errors.New("proto: the proof of work is wrong, expired or already used")
+	ErrNothingToBlock  = errors.New("proto: nobody to block: no partner now or in the last minutes")
 )
 
 // errorCodes is the one table from errors to wire codes.
@@ -113,6 +121,10 @@ var errorCodes = []struct {
 	{ErrNothingToReport, CodeNothingToReport},
 	{ErrRateLimited, CodeRateLimited},
 	{ErrInternal, CodeInternal},
+	{ErrBadLanguage, CodeBadLanguage},
+	{ErrPowRequired, CodePowRequired},
+	{ErrBadPow, CodeBadPow},
+	{ErrNothingToBlock, CodeNothingToBlock},
 }
 
 // Codes lists every wire error code, for metrics over a closed set.

@@ -23,6 +23,9 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"signal","data":{"candidate":{"candidate":"candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}}`,
 		`{"type":"signal","peer":"Xy12","data":{"candidate":{"candidate":"candidate:2 1 udp 16777215 198.51.100.1 50000 typ relay raddr 192.0.2.1 rport 5000"}}}`,
 		`{"type":"signal","data":{"sdp":{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 192.0.2.1\r\na=rtcp:9 IN IP4 192.0.2.1\r\na=candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host\r\n"}}}`,
+		`{"type":"join","mode":"random","media":"audio","language":"nl","consent":true,"adult":true}`,
+		`{"type":"join","mode":"random","media":"text","consent":true,"adult":true,"pow":{"id":"AAAAAAAAAAAAAAAAAAAAAA","bits":1,"parts":2,"expires":1,"mac":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","nonces":[1,2]}}`,
+		`{"type":"block"}`,
 		`{"type":"report","reason":"spam"}`,
 		`{"type":"leave","reason":"failed"}`,
 		`{"type":"next"}`, `{"type":"bye"}`, `{"type":`, `[]`, `null`, `{"type":"x","v":1e400}`,
@@ -40,7 +43,8 @@ func FuzzDecode(f *testing.F) {
 		switch m.Type {
 		case TypeJoin:
 			if j, err := m.Join(false); err == nil {
-				if len([]rune(j.Name)) > MaxNameLength || len(j.Interests) > MaxInterests {
+				if len([]rune(j.Name)) > MaxNameLength || len(j.Interests) > MaxInterests ||
+					j.Language != "" && !ValidLanguage(j.Language) || j.Pow != nil && len(j.Pow.Nonces) > MaxPowParts {
 					t.Fatalf("accepted a join over the limits: %+v", j)
 				}
 			} else if CodeOf(err) == CodeInternal {

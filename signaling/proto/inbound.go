@@ -21,15 +21,17 @@ type Inbound struct {
 	V    int    `json:"v,omitempty"`
 
 	// join
-	Mode              string   `json:"mode,omitempty"`
-	Media             string   `json:"media,omitempty"`
-	Name              string   `json:"name,omitempty"`
-	Preference        string   `json:"preference,omitempty"`
-	Interests         []string `json:"interests,omitempty"`
-	Consent           bool     `json:"consent,omitempty"`
-	Adult             bool     `json:"adult,omitempty"`
-	PreferenceConsent bool     `json:"preferenceConsent,omitempty"`
-	HideIP            *bool    `json:"hideIP,omitempty"`
+	Mode              string       `json:"mode,omitempty"`
+	Media             string       `json:"media,omitempty"`
+	Name              string       `json:"name,omitempty"`
+	Preference        string       `json:"preference,omitempty"`
+	Interests         []string     `json:"interests,omitempty"`
+	Consent           bool         `json:"consent,omitempty"`
+	Adult             bool         `json:"adult,omitempty"`
+	PreferenceConsent bool         `json:"preferenceConsent,omitempty"`
+	HideIP            *bool        `json:"hideIP,omitempty"`
+	Language          string       `json:"language,omitempty"` // one of welcome's languages
+	Pow               *PowSolution `json:"pow,omitempty"`      // the first join of a session
 
 	// signal (v2: Peer names the recipient)
 	Peer string      `json:"peer,omitempty"`
@@ -96,6 +98,8 @@ type Join struct {
 	Preference string
 	Interests  []string
 	HideIP     bool
+	Language   string       // checked against the configured list by the server
+	Pow        *PowSolution // checked for shape only; the server verifies it
 }
 
 // Join checks a join against the protocol limits. The preference is checked
@@ -120,9 +124,19 @@ func (m *Inbound) Join(hideIPDefault bool) (Join, error) {
 		return j, ErrBadMode
 	}
 	switch j.Media {
-	case MediaText, MediaVideo:
+	case MediaText, MediaVideo, MediaAudio:
 	default:
 		return j, ErrBadMedia
+	}
+	if m.Language != "" && !ValidLanguage(m.Language) {
+		return j, ErrBadLanguage
+	}
+	j.Language = m.Language
+	if m.Pow != nil {
+		if err := m.Pow.check(); err != nil {
+			return j, err
+		}
+		j.Pow = m.Pow
 	}
 	name, err := CleanName(m.Name, MaxNameLength)
 	if err != nil {

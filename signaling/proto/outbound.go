@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"sync"
 )
 
@@ -21,6 +22,7 @@ type Outbound struct {
 	Features      []string     `json:"features,omitempty"`
 	Limits        *Limits      `json:"limits,omitempty"`
 	HideIPDefault *bool        `json:"hideIPDefault,omitempty"`
+	Languages     []string     `json:"languages,omitempty"` // the chat languages a join may declare
 
 	// queued, matched
 	Mode      string       `json:"mode,omitempty"`
@@ -33,6 +35,7 @@ type Outbound struct {
 	Statement *Statement   `json:"statement,omitempty"`
 	Shared    []string     `json:"shared,omitempty"`
 	HideIP    *bool        `json:"hideIP,omitempty"`
+	Language  string       `json:"language,omitempty"` // matched: the language both declared
 
 	// signal
 	From string      `json:"from,omitempty"` // v2: the sender's peer ID
@@ -61,6 +64,10 @@ type Outbound struct {
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+
+	// welcome, and the errors pow_required and bad_pow: a proof of work to send with the
+	// first join of the session
+	Pow *PowChallenge `json:"pow,omitempty"`
 }
 
 // ICEServer is one entry of RTCConfiguration.iceServers.
@@ -134,5 +141,10 @@ func Encode(m *Outbound) []byte {
 
 // ErrorFrame is the error message for err.
 func ErrorFrame(err error) []byte {
-	return Encode(&Outbound{Type: TypeError, Code: CodeOf(err), Message: MessageOf(err)})
+	m := &Outbound{Type: TypeError, Code: CodeOf(err), Message: MessageOf(err)}
+	var pe *PowError
+	if errors.As(err, &pe) {
+		m.Pow = pe.Challenge
+	}
+	return Encode(m)
 }

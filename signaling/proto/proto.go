@@ -40,6 +40,7 @@ const (
 	TypeLeave  = "leave"
 	TypeReport = "report"
 	TypeBye    = "bye"
+	TypeBlock  = "block" // end the chat and never meet this person again; never a report
 
 	// Rooms (protocol v2): small private rooms by link.
 	TypeRoomCreate = "room-create"
@@ -59,6 +60,7 @@ const (
 	TypeError               = "error"
 	TypeLeft                = "left"
 	TypeReported            = "reported"
+	TypeBlocked             = "blocked"
 
 	TypeRoomCreated = "room-created"
 	TypeRoomJoined  = "room-joined"
@@ -94,6 +96,7 @@ const (
 
 	MediaText  = "text"
 	MediaVideo = "video"
+	MediaAudio = "audio" // voice only
 )
 
 // Roles in a one-to-one chat.

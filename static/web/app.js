@@ -7,16 +7,17 @@ import { t, detect, setLang, lang, errorMessage, has } from './i18n.js';
 import * as ui from './ui.js';
 import * as transcript from './transcript.js';
 import * as notice from './notice.js';
-import { readForm, fillPreferences } from './form.js';
-import { hasWebRTC, cameraProblem, canNotify } from './support.js';
+import { readForm, fillPreferences, fillLanguages, languageName } from './form.js';
+import { hasWebRTC, mediaProblem, canNotify } from './support.js';
+import * as pow from './pow.js';
+import * as online from './online.js';
+import * as keys from './keys.js';
 
 const { $ } = ui;
 
 // A chat whose data channel is not open this long after matched is ended for both, as failed: a
 // person must not sit on "Connecting…" for ever, nor leave the partner there.
 const CONNECT_BOUND_MS = 30000;
-// Escape twice within this time, outside the message box, moves on to the next stranger.
-const ESC_TWICE_MS = 1000;
 
 // What this tab is doing. The server is the authority; this is only what the page shows.
 const state = {
@@ -41,11 +42,10 @@ const state = {
   channelGone: false,
   path: 'connecting', // connecting | direct | relay: what the chat's opening lines say
   connectTimer: 0,
-  escAt: 0,
-  escTimer: 0,
   // leaves sent on this socket and not yet answered: their "left" is only the answer, not news
   // (a quick "find someone new" after "end" must not be undone by it).
   leavesPending: 0,
+  powRetries: 0, // joins sent again with new work after pow_required or bad_pow
 };
 
 const chatKey = 'parley.chat';
@@ -74,6 +74,8 @@ conn.addEventListener('welcome', (ev) => {
   state.leavesPending = 0; // a new socket: answers to the old one's leaves never come
   ui.clearAlert();
   fillPreferences(w.preferences || []);
+  fillLanguages(w.languages);
+  pow.offer(w.pow); // solved in the background while the person fills in the form
   if (!state.hideIPTouched) $('hide-ip').checked = !!w.hideIPDefault;
   $('start-button').disabled = !hasWebRTC();
   clearTimeout(state.resumeTimer);
@@ -98,6 +100,7 @@ conn.addEventListener('welcome', (ev) => {
 
 conn.addEventListener('queued', () => {
   state.joinPending = false;
+  workDone();
   if (state.phase === 'chat') closeCall();
   state.phase = 'queued';
   ui.showScreen('queue');
@@ -105,6 +108,7 @@ conn.addEventListener('queued', () => {
 
 conn.addEventListener('matched', (ev) => {
   clearTimeout(state.resumeTimer);
+  workDone();
   startChat(ev.detail);
 });
 
@@ -153,11 +157,26 @@ conn.addEventListener('left', () => {
 
 conn.addEventListener('reported', () => endChat('reported'));
 
+conn.addEventListener('blocked', () => {
+  if (state.phase === 'chat') return endChat('blocked');
+  // The last partner, after the chat ended: the chat's end now says so.
+  ui.setText($('ended-text'), 'left.blocked');
+  $('block').hidden = true;
+});
+
 conn.addEventListener('banned', (ev) => showBanned(ev.detail.until));
 
 conn.addEventListener('error', (ev) => {
   const code = String(ev.detail.code || 'internal');
   const text = errorMessage(code);
+  if ((code === 'pow_required' || code === 'bad_pow') && ev.detail.pow && state.joinPending && state.lastJoin
+    && state.powRetries < 3) {
+    // The work expired (the form took long) or the server asks for it again: do the new work, join again.
+    state.powRetries++;
+    pow.offer(ev.detail.pow);
+    sendJoin(state.lastJoin);
+    return;
+  }
   if (state.joinPending) {
     state.joinPending = false;
     state.phase = 'idle';
@@ -203,7 +222,7 @@ conn.addEventListener('closed', (ev) => {
 
 async function startChat(m) {
   state.joinPending = false;
-  const media = m.media === 'video' ? 'video' : 'text';
+  const media = ['video', 'audio'].includes(m.media) ? m.media : 'text';
   const prev = state.chat;
   closeCall();
   state.chat = {
@@ -214,6 +233,7 @@ async function startChat(m) {
     statement: m.statement && typeof m.statement === 'object' ? m.statement : null,
     shared: Array.isArray(m.shared) ? m.shared.filter((s) => typeof s === 'string').slice(0, 5) : [],
     hideIP: typeof m.hideIP === 'boolean' ? m.hideIP : !!(state.lastJoin && state.lastJoin.hideIP),
+    language: typeof m.language === 'string' ? m.language.slice(0, 16) : '',
   };
   const samePair = prev && prev.pair === state.chat.pair;
   state.pendingSignals = [];
@@ -228,8 +248,8 @@ async function startChat(m) {
     notice.matched(partnerName());
   }
 
-  if (media === 'video' && !state.stream && !cameraProblem()) {
-    state.stream = await getMedia();
+  if (media !== 'text' && !state.stream && !mediaProblem(media)) {
+    state.stream = await getMedia(media);
     if (!state.stream) ui.showAlert(t('chat.cameraError'), { timeout: 10000 });
     if (state.phase !== 'chat' || !state.chat || state.chat.pair !== String(m.pair || '')) return;
   }
@@ -244,8 +264,9 @@ async function startChat(m) {
       role: m.role === 'offerer' ? 'offerer' : 'answerer',
       iceServers: (conn.welcome && conn.welcome.iceServers) || [],
       hideIP: state.chat.hideIP,
-      stream: media === 'video' ? state.stream : null,
+      stream: media !== 'text' ? state.stream : null,
       video: media === 'video',
+      audio: media === 'audio',
       onSignal: (data) => conn.signal(data),
     });
   } catch (err) {
@@ -280,7 +301,7 @@ async function startChat(m) {
     const v = $('remote-video');
     if (v.srcObject !== e.detail.stream) {
       v.srcObject = e.detail.stream;
-      playRemote();
+      ui.playRemote();
     }
   });
   call.start().catch((err) => {
@@ -345,21 +366,6 @@ function failChat() {
   endChat('failed');
 }
 
-/** playRemote starts the partner's video; a browser that refuses autoplay gets a button to tap. */
-function playRemote() {
-  const v = $('remote-video');
-  let p = null;
-  try {
-    p = v.play();
-  } catch { /* old browsers: no promise */ }
-  if (!p || typeof p.then !== 'function') return;
-  p.then(() => { $('play-remote').hidden = true; }, (err) => {
-    // NotAllowedError: no user activation yet (Firefox after a reload, Chromium's policy). An
-    // AbortError means a newer stream replaced this one, whose play() decides instead.
-    if (err && err.name === 'NotAllowedError' && v.srcObject) $('play-remote').hidden = false;
-  });
-}
-
 function partnerName() {
   return (state.shown && state.shown.name) || t('chat.stranger');
 }
@@ -376,9 +382,9 @@ function renderChat(fresh) {
   $('typing').hidden = true;
   $('message-form').hidden = false;
   $('play-remote').hidden = true;
-  for (const id of ['next', 'end', 'report']) $(id).hidden = false;
+  for (const id of ['next', 'end', 'report', 'block']) $(id).hidden = false;
   renderIntro();
-  $('video-area').hidden = c.media !== 'video';
+  $('video-area').hidden = c.media === 'text';
   document.body.dataset.media = c.media;
   ui.clearTranscript();
   for (const m of transcript.load(c.pair)) ui.addMessage(m, c.name);
@@ -397,6 +403,8 @@ function renderIntro() {
   renderStatement();
   $('shared').hidden = !c.shared.length;
   $('shared-list').textContent = c.shared.join(', ');
+  $('intro-lang').hidden = !c.language;
+  $('intro-lang').textContent = c.language ? t('intro.language', { language: languageName(c.language) }) : '';
   renderPath();
 }
 
@@ -486,12 +494,12 @@ function forgetChat() {
 /** endChat keeps the transcript on screen, says why it ended and offers what to do next. */
 function endChat(reason) {
   closeCall();
-  if (state.phase !== 'chat' && reason !== 'reported') return;
+  if (state.phase !== 'chat' && reason !== 'reported' && reason !== 'blocked') return;
   state.phase = 'ended';
   state.partnerAway = false;
   state.channelGone = false;
   forgetChat();
-  hideEscHint();
+  keys.hideEscHint();
   const key = 'left.' + reason;
   ui.setText($('ended-text'), key);
   $('ended').hidden = false;
@@ -501,6 +509,7 @@ function endChat(reason) {
   $('end').hidden = true;
   // The last partner can still be reported for a while after the chat ended.
   $('report').hidden = reason === 'reported' || reason === 'banned';
+  $('block').hidden = reason === 'blocked' || reason === 'reported' || reason === 'banned';
   ui.setConnState('ended');
   if (ui.screen() !== 'chat') ui.showScreen('chat');
   ui.announce(t(key));
@@ -560,7 +569,25 @@ function sendJoin(j) {
     const { preference, ...rest } = j; // the preference is not kept beyond this page's memory
     sessionStorage.setItem(joinKey, JSON.stringify(rest));
   } catch { /* ignore */ }
-  return conn.join(j);
+  // The first join of a session carries the proof of work; mostly it is solved by now.
+  const bar = $('pow-bar');
+  pow.solution((f) => { $('pow').hidden = false; bar.value = f; }).then((sol) => {
+    $('pow').hidden = true;
+    if (state.phase === 'queued' && state.lastJoin === j) conn.join(sol ? { ...j, pow: sol } : j);
+  }, () => {
+    $('pow').hidden = true;
+    state.joinPending = false;
+    state.phase = 'idle';
+    ui.showScreen('start');
+    showFormError('pow.failed');
+  });
+}
+
+/** workDone forgets the proof of work once a join got through. */
+function workDone() {
+  pow.clear();
+  state.powRetries = 0;
+  $('pow').hidden = true;
 }
 
 async function onStart(ev) {
@@ -577,18 +604,18 @@ async function onStart(ev) {
     if (r.focus) $(r.focus).focus();
     return;
   }
-  if (r.join.media === 'video' && cameraProblem()) {
-    showFormError(cameraProblem());
-    return;
-  }
+  const problem = mediaProblem(r.join.media);
+  if (problem) return showFormError(problem);
   if (!conn.ready) return showFormError('form.connecting');
-  if (r.join.media === 'video' && !state.stream) {
-    // Ask for the camera before queueing, so the partner does not wait on a permission prompt.
-    state.stream = await getMedia();
+  // A stream of the other kind (the camera, for a voice chat) goes before anything is asked for.
+  if (state.stream && (r.join.media === 'video') !== (state.stream.getVideoTracks().length > 0)) stopMedia();
+  if (r.join.media !== 'text' && !state.stream) {
+    // Ask for the camera or microphone before queueing, so the partner does not wait on a prompt.
+    state.stream = await getMedia(r.join.media);
     if (!state.stream) ui.showAlert(t('chat.cameraError'), { timeout: 10000 });
     else $('local-video').srcObject = state.stream;
   }
-  if (r.join.media !== 'video') stopMedia();
+  if (r.join.media === 'text') stopMedia();
   state.phase = 'queued';
   sendJoin(r.join);
   showQueue('');
@@ -596,7 +623,7 @@ async function onStart(ev) {
 
 function onNext() {
   if (state.phase !== 'chat') return;
-  hideEscHint();
+  keys.hideEscHint();
   conn.next();
   closeCall();
   forgetChat();
@@ -631,6 +658,14 @@ function onReportClose() {
   setInputEnabled(false);
 }
 
+/** onBlock ends the chat, or blocks the last partner after it ended; the server answers blocked. */
+function onBlock() {
+  if (state.phase !== 'chat' && !(state.phase === 'ended' && !$('block').hidden)) return;
+  conn.block();
+  closeCall();
+  setInputEnabled(false);
+}
+
 function onAgain() {
   if (!state.lastJoin) return ui.showScreen('start');
   state.phase = 'queued';
@@ -646,30 +681,6 @@ function onHome() {
   stopMedia();
   ui.clearTranscript();
   ui.showScreen('start');
-}
-
-// Escape: a fast skip, but never one a person hits by accident while typing. Inside a text field it
-// does nothing here; elsewhere the first press says what a second one within a second would do.
-function onKeyDown(ev) {
-  if (ev.key !== 'Escape' || ev.repeat || state.phase !== 'chat' || $('report-dialog').open) return;
-  const el = ev.target;
-  if (el && (el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName))) return;
-  ev.preventDefault();
-  const now = performance.now();
-  if (state.escAt && now - state.escAt <= ESC_TWICE_MS) {
-    onNext();
-    return;
-  }
-  state.escAt = now;
-  $('esc-hint').hidden = false;
-  clearTimeout(state.escTimer);
-  state.escTimer = setTimeout(hideEscHint, ESC_TWICE_MS);
-}
-
-function hideEscHint() {
-  clearTimeout(state.escTimer);
-  state.escAt = 0;
-  $('esc-hint').hidden = true;
 }
 
 async function onNotifyChange() {
@@ -695,7 +706,7 @@ function updateFormVisibility() {
   const mode = fd.get('mode');
   $('opposite-fields').hidden = mode !== 'opposite';
   $('interests-fields').hidden = mode !== 'interests';
-  const problem = fd.get('media') === 'video' ? cameraProblem() : '';
+  const problem = mediaProblem(String(fd.get('media')));
   $('camera-insecure').hidden = !problem;
   if (problem) ui.setText($('camera-insecure'), problem);
 }
@@ -703,6 +714,8 @@ function updateFormVisibility() {
 function switchLang(l) {
   setLang(l);
   fillPreferences((conn.welcome && conn.welcome.preferences) || []);
+  fillLanguages(conn.welcome && conn.welcome.languages);
+  online.relabel();
   // The privacy notice opens in the language of the page.
   for (const a of document.querySelectorAll('a[href^="/privacy"]')) a.href = '/privacy?lang=' + lang();
   if (state.shown) {
@@ -733,18 +746,19 @@ function bind() {
   $('next').addEventListener('click', onNext);
   $('end').addEventListener('click', onEnd);
   $('report').addEventListener('click', onReport);
+  $('block').addEventListener('click', onBlock);
   $('report-dialog').addEventListener('close', onReportClose);
   $('again').addEventListener('click', onAgain);
   $('home').addEventListener('click', onHome);
   $('reload').addEventListener('click', () => location.reload());
   $('take-back').addEventListener('click', () => location.reload());
-  $('play-remote').addEventListener('click', playRemote);
+  $('play-remote').addEventListener('click', ui.playRemote);
   $('mute').addEventListener('click', () => toggleTrack('audio', $('mute'), 'chat.unmute', 'chat.mute'));
   $('camera').addEventListener('click', () => toggleTrack('video', $('camera'), 'chat.cameraOn', 'chat.cameraOff'));
   for (const b of document.querySelectorAll('button[data-lang]')) {
     b.addEventListener('click', () => switchLang(b.dataset.lang));
   }
-  document.addEventListener('keydown', onKeyDown);
+  keys.bind({ inChat: () => state.phase === 'chat', next: onNext });
   // A page going away says so: the server then holds the chat for a few seconds only (a reload is
   // back by then, a closed tab never), so the partner is not left waiting for half a minute.
   window.addEventListener('pagehide', () => { if (conn.ready) conn.bye(); });
@@ -758,6 +772,7 @@ function init() {
   switchLang(detect());
   bind();
   notice.init();
+  online.start();
   updateFormVisibility();
   $('start-button').disabled = true;
   $('webrtc-missing').hidden = hasWebRTC();

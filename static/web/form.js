@@ -1,7 +1,7 @@
 // form.js: the start form: reading and checking the choices, and the preference list from welcome.
 'use strict';
 
-import { lang } from './i18n.js';
+import { lang, t } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,6 +29,8 @@ export function readForm(limits = {}) {
     adult: $('adult').checked,
     hideIP: $('hide-ip').checked,
   };
+  const language = String(fd.get('language') || '');
+  if (language) join.language = language;
   if (mode === 'opposite') {
     join.preference = String(fd.get('preference') || '');
     join.preferenceConsent = $('preference-consent').checked;
@@ -72,4 +74,47 @@ export function fillPreferences(prefs) {
   }
   sel.replaceChildren(...options);
   if (keep && options.some((o) => o.value === keep)) sel.value = keep;
+}
+
+/**
+ * fillLanguages lists the chat languages the server offers (welcome's languages), named in the
+ * page's language, after "any language"; the field hides when the server offers none.
+ */
+export function fillLanguages(codes) {
+  const sel = $('language');
+  const keep = sel.value;
+  const list = Array.isArray(codes) ? codes.filter((c) => typeof c === 'string' && /^[a-z]{2,3}(-[a-z0-9]{2,8})?$/.test(c)) : [];
+  let names = null;
+  try {
+    names = new Intl.DisplayNames([lang()], { type: 'language' });
+  } catch { /* an old browser: the codes themselves */ }
+  const any = document.createElement('option');
+  any.value = '';
+  any.dataset.i18n = 'start.languageAny';
+  any.textContent = t('start.languageAny');
+  const options = [any];
+  for (const c of list) {
+    const o = document.createElement('option');
+    o.value = c;
+    let name = c;
+    try { name = (names && names.of(c)) || c; } catch { /* not a code Intl knows */ }
+    o.textContent = name;
+    options.push(o);
+  }
+  sel.replaceChildren(...options);
+  if (keep && list.includes(keep)) sel.value = keep;
+  $('language-field').hidden = !list.length;
+  // The fold that holds the field says so when there is one.
+  const summary = $('options-summary');
+  summary.dataset.i18n = list.length ? 'start.optionsLanguage' : 'start.options';
+  summary.textContent = t(summary.dataset.i18n);
+}
+
+/** languageName names a chat language in the page's language. */
+export function languageName(code) {
+  try {
+    return new Intl.DisplayNames([lang()], { type: 'language' }).of(code) || code;
+  } catch {
+    return code;
+  }
 }

@@ -105,7 +105,10 @@ export class Connection extends EventTarget {
     return true;
   }
 
-  /** join enters the queue. j: {mode, media, name, preference, interests, consent, adult, preferenceConsent, hideIP} */
+  /**
+   * join enters the queue. j: {mode, media, name, preference, interests, language, consent, adult,
+   * preferenceConsent, hideIP, pow}; pow is the solution of the session's proof of work (pow.js).
+   */
   join(j) {
     const msg = {
       type: 'join',
@@ -121,6 +124,8 @@ export class Connection extends EventTarget {
       msg.preferenceConsent = !!j.preferenceConsent;
     }
     if (j.mode === 'interests') msg.interests = j.interests;
+    if (j.language) msg.language = j.language;
+    if (j.pow) msg.pow = j.pow;
     return this.sendRaw(msg);
   }
 
@@ -137,6 +142,9 @@ export class Connection extends EventTarget {
    */
   bye() { return this.sendRaw({ type: 'bye' }); }
   report(reason) { return this.sendRaw({ type: 'report', reason }); }
+
+  /** block ends the chat (or picks the last partner) and keeps the two apart; it is not a report. */
+  block() { return this.sendRaw({ type: 'block' }); }
 }
 
 export function defaultURL(loc = location) {

@@ -19,8 +19,9 @@ export class Call extends EventTarget {
    * @param {'offerer'|'answerer'} o.role
    * @param {Array} o.iceServers from welcome
    * @param {boolean} o.hideIP only relay candidates (iceTransportPolicy "relay")
-   * @param {MediaStream|null} o.stream local camera and microphone, video mode only
+   * @param {MediaStream|null} o.stream local camera and microphone (video), or microphone (audio)
    * @param {boolean} o.video video mode (receive video even without a local camera)
+   * @param {boolean} o.audio voice only: sound both ways, no video at all
    * @param {(data: object) => void} o.onSignal sends {sdp} or {candidate} to the partner
    */
   constructor(o) {
@@ -60,9 +61,9 @@ export class Call extends EventTarget {
       if (ev.channel.label === 'chat') this.useChannel(ev.channel);
     });
 
-    if (o.video) {
+    if (o.video || o.audio) {
       const tracks = o.stream ? o.stream.getTracks() : [];
-      for (const kind of ['audio', 'video']) {
+      for (const kind of o.video ? ['audio', 'video'] : ['audio']) {
         const track = tracks.find((tr) => tr.kind === kind);
         if (this.role === 'offerer') {
           if (track) pc.addTransceiver(track, { direction: 'sendrecv', streams: [o.stream] });
@@ -252,13 +253,13 @@ export class Call extends EventTarget {
   }
 }
 
-/** getMedia asks for the camera and microphone; null if refused or absent. */
-export async function getMedia() {
+/** getMedia asks for the camera and microphone, or the microphone alone for audio; null if refused or absent. */
+export async function getMedia(media = 'video') {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return null;
   try {
     return await navigator.mediaDevices.getUserMedia({
       audio: true,
-      video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: 'user' },
+      video: media === 'video' ? { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: 'user' } : false,
     });
   } catch {
     return null;

@@ -1,6 +1,7 @@
 // sha256.js: SHA-256 (FIPS 180-4) in plain JavaScript, for pages without crypto.subtle, which
 // browsers offer only in a secure context (HTTPS or localhost): parley opened as
-// http://<LAN address> must still show the safety code. Small inputs only; it is not fast.
+// http://<LAN address> must still show the safety code; and for the proof of work, whose worker
+// calls the compression function directly.
 'use strict';
 
 const K = new Uint32Array([
@@ -14,9 +15,34 @@ const K = new Uint32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+export const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+/**
+ * compress runs SHA-256's compression function on one 64-byte block: h (8 words, e.g. an
+ * Int32Array) is the state, updated in place; w (64 words) holds the block's 16 big-endian words
+ * first and is used as the message schedule. It allocates nothing, so a proof of work can call it
+ * millions of times (powworker.js); sha256 below is built on it.
+ */
+export function compress(h, w) {
+  for (let i = 16; i < 64; i++) {
+    const x = w[i - 15];
+    const y = w[i - 2];
+    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+    w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+  }
+  let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+  for (let i = 0; i < 64; i++) {
+    const t1 = (hh + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7)))
+      + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
+    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10)))
+      + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    hh = g; g = f; f = e; e = (d + t1) | 0;
+    d = c; c = b; b = a; a = (t1 + t2) | 0;
+  }
+  h[0] = (h[0] + a) | 0; h[1] = (h[1] + b) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+  h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + hh) | 0;
+}
 
 /** sha256 returns the 32-byte digest of data (a Uint8Array, or a string taken as UTF-8). */
 export function sha256(data) {
@@ -32,24 +58,11 @@ export function sha256(data) {
   view.setUint32(msg.length - 8, Math.floor(bits / 0x100000000));
   view.setUint32(msg.length - 4, bits >>> 0);
 
-  const h = H0.slice();
-  const w = new Uint32Array(64);
+  const h = Int32Array.from(H0);
+  const w = new Int32Array(64);
   for (let off = 0; off < msg.length; off += 64) {
     for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + 4 * i);
-    for (let i = 16; i < 64; i++) {
-      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
-      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
-      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
-    }
-    let [a, b, c, d, e, f, g, hh] = h;
-    for (let i = 0; i < 64; i++) {
-      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
-      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-      hh = g; g = f; f = e; e = (d + t1) | 0;
-      d = c; c = b; b = a; a = (t1 + t2) | 0;
-    }
-    h[0] = (h[0] + a) | 0; h[1] = (h[1] + b) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
-    h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + hh) | 0;
+    compress(h, w);
   }
   const out = new Uint8Array(32);
   const ov = new DataView(out.buffer);

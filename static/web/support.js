@@ -21,6 +21,13 @@ export function cameraProblem() {
   return window.isSecureContext === false ? 'camera.insecure' : 'camera.missing';
 }
 
+/** mediaProblem is cameraProblem for video, and the same for the microphone of a voice chat. */
+export function mediaProblem(media) {
+  if (media === 'video') return cameraProblem();
+  if (media !== 'audio' || canUseCamera()) return '';
+  return window.isSecureContext === false ? 'microphone.insecure' : 'microphone.missing';
+}
+
 /** canNotify: notifications exist only in a secure context, and not in every browser. */
 export function canNotify() {
   return typeof globalThis.Notification === 'function' && window.isSecureContext !== false;

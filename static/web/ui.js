@@ -115,3 +115,18 @@ export function formatDate(d) {
     return d.toISOString();
   }
 }
+
+/** playRemote starts the partner's video or voice; a browser that refuses autoplay gets a button to tap. */
+export function playRemote() {
+  const v = $('remote-video');
+  let p = null;
+  try {
+    p = v.play();
+  } catch { /* old browsers: no promise */ }
+  if (!p || typeof p.then !== 'function') return;
+  p.then(() => { $('play-remote').hidden = true; }, (err) => {
+    // NotAllowedError: no user activation yet (Firefox after a reload, Chromium's policy). An
+    // AbortError means a newer stream replaced this one, whose play() decides instead.
+    if (err && err.name === 'NotAllowedError' && v.srcObject) $('play-remote').hidden = false;
+  });
+}
