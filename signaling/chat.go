@@ -43,19 +43,25 @@ func (h *hub) join(sess *session, j proto.Join, now time.Time) error {
 
 // enqueue puts a connected session in the queue of its last join and says
 // queued; false when there is no join to repeat.
-func (h *hub) enqueue(sess *session, now time.Time) error {
+func (h *hub) enqueue(sess *session, now time.Time) error { return h.enqueueAt(sess, now, now) }
+
+// enqueueAt queues a session as waiting since at (a new leader rebuilding
+// the queue keeps the original order; see reattach.go).
+func (h *hub) enqueueAt(sess *session, at, now time.Time) error {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	j := sess.join
 	if j == nil || !sess.connected || sess.gone || sess.chat != nil {
 		return proto.ErrNotQueued
 	}
-	req := matcher.Request{ID: sess.id, Mode: matcher.Mode(j.Mode), Media: matcher.Media(j.Media), Preference: j.Preference,
-		Interests: j.Interests, Language: j.Language}
-	if err := h.q.join(now, req); err != nil {
-		return err
+	if !h.collect(sess, at) {
+		req := matcher.Request{ID: sess.id, Mode: matcher.Mode(j.Mode), Media: matcher.Media(j.Media), Preference: j.Preference,
+			Interests: j.Interests, Language: j.Language}
+		if err := h.q.join(at, req); err != nil {
+			return err
+		}
 	}
-	sess.queued, sess.queuedAt, sess.wasQueued = true, now, false
+	sess.queued, sess.queuedAt, sess.wasQueued = true, at, false
 	h.markDirtyLocked(sess, now)
 	h.send(sess.id, &proto.Outbound{Type: proto.TypeQueued, Mode: j.Mode, Media: j.Media})
 	return nil

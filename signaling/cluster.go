@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 
@@ -24,21 +25,51 @@ func (s *Server) SetRouter(r Router) { s.router.Store(&r) }
 // Hub is this node's own hub, which serves every node while it leads.
 func (s *Server) Hub() Backend { return s.hub() }
 
-// Lead makes this node's own hub, a fresh one, serve its connections, and
-// closes them all with 1012: people come back, and their sessions and
-// chats are loaded from the store as after a restart.
+// Lead makes this node's own hub, a fresh one, serve its connections: they
+// are brought to it (reannounce), and it rebuilds the queue from them and
+// from the other nodes' before it matches anyone. Sessions and chats load
+// from the store as after a restart.
 func (s *Server) Lead() {
-	s.remote.Store(nil)
 	s.resetHub()
-	s.closeAll()
+	s.hub().startRebuild(time.Now())
+	s.remote.Store(nil)
+	go s.reannounce(s.hub())
 }
 
-// Follow makes connections go to the leader's hub through b, and closes
-// them all with 1012 so that people come back to it.
+// Follow makes connections go to the leader's hub through b; the open ones
+// are brought to it.
 func (s *Server) Follow(b Backend) {
 	s.remote.Store(&b)
 	s.resetHub()
-	s.closeAll()
+	go s.reannounce(b)
+}
+
+// reannounce brings every open connection to b. A connection b cannot take
+// is closed with 1012: its client reconnects, and finds its session by its
+// cookie.
+func (s *Server) reannounce(b Backend) {
+	s.mu.RLock()
+	conns := s.allConnsLocked()
+	s.mu.RUnlock()
+	now := time.Now()
+	for _, c := range conns {
+		token, join, since, v, ok := c.state()
+		if !ok {
+			continue // not past hello yet: its hello goes to b anyway
+		}
+		sid, gen, err := reattach(b, token, c.addr, v, s.cfg.NodeID, s.cfg.RelayURLs, join, since, now)
+		if err != nil {
+			c.close(proto.CloseServerRestart, "server restart")
+			continue
+		}
+		s.mu.Lock()
+		if old := c.sidNow(); s.bySession[old] == c {
+			delete(s.bySession, old)
+		}
+		c.setSession(sid, gen)
+		s.bySession[sid] = c
+		s.mu.Unlock()
+	}
 }
 
 // Degrade serves without a leader: hello is answered here, and everything
@@ -62,16 +93,6 @@ func (s *Server) resetHub() {
 	go h.persist.run()
 	old.shutdown()
 	old.persist.drop()
-}
-
-// closeAll closes every connection with 1012.
-func (s *Server) closeAll() {
-	s.mu.RLock()
-	conns := s.allConnsLocked()
-	s.mu.RUnlock()
-	for _, c := range conns {
-		c.close(proto.CloseServerRestart, "server restart")
-	}
 }
 
 // degraded is the Backend of a node that reaches no leader.
@@ -98,3 +119,35 @@ func (d degraded) Message(string, uint64, *proto.Inbound, time.Time) error {
 func (d degraded) Detach(string, uint64, time.Time) {}
 func (d degraded) Erase(string, time.Time)          {}
 func (d degraded) SessionLive(string) bool          { return false }
+
+func (d degraded) Reattach(string, netip.Addr, int, string, []string, *proto.Inbound, time.Time, time.Time) (string, uint64, error) {
+	return "", 0, proto.ErrUnavailable
+}
+
+// ConnectionsLost detaches sessions whose node died: their connections are
+// gone without a close the hub could see. Their resume windows start.
+func (s *Server) ConnectionsLost(sids []string) {
+	h := s.hub()
+	now := time.Now()
+	for _, sid := range sids {
+		if sess := h.lookup(sid); sess != nil {
+			sess.mu.Lock()
+			gen := sess.gen
+			sess.mu.Unlock()
+			h.detachSession(sess, gen, now)
+		}
+	}
+}
+
+// reattach tries for a few seconds: a new leader announces itself a moment
+// before it serves.
+func reattach(b Backend, token string, addr netip.Addr, v int, node string, relay []string, join *proto.Inbound, since, now time.Time) (string, uint64, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sid, gen, err := b.Reattach(token, addr, v, node, relay, join, since, now)
+		if err == nil || !errors.Is(err, proto.ErrUnavailable) || time.Now().After(deadline) {
+			return sid, gen, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -20,7 +20,6 @@ type conn struct {
 	ws     *websocket.Conn
 	addr   netip.Addr    // in memory only: for bans and reports
 	prefix netip.Prefix  // the address normalised to /32 or /64
-	sid    string        // the session; empty for a connection only told it is banned
 	gen    atomic.Uint64 // the session's connection generation, from hello
 
 	limiter       *rate.Limiter // every message
@@ -41,6 +40,16 @@ type conn struct {
 
 	queued atomic.Int64 // bytes waiting for the writer, for the budgets
 
+	// What a new leader of a cluster needs to take this connection over
+	// (Server.reannounce), in memory only: the session, its token, the
+	// last join (the preference with it) and since when it waits.
+	sm          sync.Mutex // guards the fields below
+	sid         string     // the session; empty for a connection only told it is banned
+	token       string
+	v           int
+	lastJoin    *proto.Inbound
+	queuedSince time.Time
+
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; a nil entry is a ping.
 	queue     [][]byte
@@ -53,7 +62,7 @@ type conn struct {
 	pinger    *time.Timer
 }
 
-func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sid string) *conn {
+func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sid, token string) *conn {
 	cfg := &s.cfg
 	c := &conn{
 		srv:           s,
@@ -61,6 +70,7 @@ func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sid
 		addr:          addr,
 		prefix:        p,
 		sid:           sid,
+		token:         token,
 		limiter:       rate.NewLimiter(rate.Limit(cfg.MessagesPerSecond), cfg.Burst),
 		actionLimiter: rate.NewLimiter(rate.Limit(cfg.ActionsPerSecond), cfg.ActionBurst),
 		errLimiter:    rate.NewLimiter(1, 3),
@@ -92,6 +102,7 @@ func (c *conn) send(frame []byte) bool {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued.Add(n)
+	c.track(frame)
 	c.startWriterLocked()
 	c.mu.Unlock()
 	if c.srv.queued.Add(n) > c.srv.cfg.MaxQueuedTotal {
@@ -250,7 +261,7 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
-		if c.sid == "" {
+		if c.sidNow() == "" {
 			continue // a connection that is only waiting to be closed
 		}
 		if !c.limiter.Allow() {
@@ -288,4 +299,63 @@ func (c *conn) fail(err error) {
 		return
 	}
 	c.send(proto.ErrorFrame(err))
+}
+
+// sidNow is the connection's session now (a new leader may give another).
+func (c *conn) sidNow() string {
+	c.sm.Lock()
+	defer c.sm.Unlock()
+	return c.sid
+}
+
+func (c *conn) setSession(sid string, gen uint64) {
+	c.sm.Lock()
+	c.sid = sid
+	c.gen.Store(gen)
+	c.sm.Unlock()
+}
+
+// state is what reannounce sends; ok is false before hello.
+func (c *conn) state() (token string, join *proto.Inbound, since time.Time, v int, ok bool) {
+	c.sm.Lock()
+	defer c.sm.Unlock()
+	return c.token, c.lastJoin, c.queuedSince, c.v, c.v != 0 && c.sid != ""
+}
+
+// track follows, from what the hub sends, whether the connection waits in
+// the queue: queued starts it, anything that ends a wait ends it.
+func (c *conn) track(frame []byte) {
+	t, ok := frameType(frame)
+	if !ok {
+		return
+	}
+	c.sm.Lock()
+	switch t {
+	case proto.TypeQueued:
+		if c.queuedSince.IsZero() {
+			c.queuedSince = time.Now()
+		}
+	case proto.TypeMatched, proto.TypeLeft, proto.TypeRoomJoined, proto.TypeBanned:
+		c.queuedSince = time.Time{}
+	}
+	c.sm.Unlock()
+}
+
+// frameType reads the type of a frame the hub encoded: it always comes
+// first.
+func frameType(frame []byte) (string, bool) {
+	const pre = `{"type":"`
+	if len(frame) < len(pre) || string(frame[:len(pre)]) != pre {
+		return "", false
+	}
+	rest := frame[len(pre):]
+	for i, b := range rest {
+		if b == '"' {
+			return string(rest[:i]), true
+		}
+		if i > 32 {
+			break
+		}
+	}
+	return "", false
 }

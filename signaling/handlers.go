@@ -28,6 +28,11 @@ type Backend interface {
 	Erase(token string, now time.Time)
 	// SessionLive reports whether a TURN credential id names a live session.
 	SessionLive(cred string) bool
+	// Reattach brings a connection another hub served to this one, when the
+	// lead of a cluster passed: its session by its token (no new token),
+	// attached without a welcome, and queued again with its last join as it
+	// waited since then, when it was waiting (see reattach.go).
+	Reattach(token string, addr netip.Addr, v int, node string, relay []string, join *proto.Inbound, since, now time.Time) (sid string, gen uint64, err error)
 }
 
 // handler runs one client message type. The table below is the only place
@@ -67,10 +72,13 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 		c.hello = true
 		s.metrics.countMessage(m.Type)
 		s.register(c)
-		gen, err := s.backend().Hello(c.sid, v, c.addr, s.cfg.NodeID, s.cfg.RelayURLs, now)
+		gen, err := s.backend().Hello(c.sidNow(), v, c.addr, s.cfg.NodeID, s.cfg.RelayURLs, now)
 		if err != nil {
 			return err
 		}
+		c.sm.Lock()
+		c.v = v
+		c.sm.Unlock()
 		c.gen.Store(gen)
 		return nil
 	}
@@ -85,7 +93,12 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 		return proto.ErrRateLimited
 	}
 	s.metrics.countMessage(m.Type)
-	return s.backend().Message(c.sid, c.gen.Load(), m, now)
+	if m.Type == proto.TypeJoin {
+		c.sm.Lock()
+		c.lastJoin = m
+		c.sm.Unlock()
+	}
+	return s.backend().Message(c.sidNow(), c.gen.Load(), m, now)
 }
 
 // The hub's side of backend.

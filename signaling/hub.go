@@ -66,6 +66,7 @@ type hub struct {
 	byCred   map[string]*session // by TURN credential id
 	rooms    map[string]*room    // open chats, by id
 	groups   map[string]*room    // open group rooms, by the hex of their key
+	rb       rebuild             // a new leader's queue, collected for a moment
 	closing  bool
 }
 
@@ -336,6 +337,7 @@ func (h *hub) isClosing() bool {
 // shutdown stops every timer: the chats and queues stay as they are in the
 // store, for the next process.
 func (h *hub) shutdown() {
+	h.stopRebuild()
 	h.mu.Lock()
 	h.closing = true
 	h.mu.Unlock()

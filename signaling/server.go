@@ -312,11 +312,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 		return
 	}
-	var sid string
+	var sid, token string
 	hdr := http.Header{}
 	if !banned {
-		var token string
-		sid, token, err = s.backend().Open(s.tokenOf(r), addr, now)
+		var setToken string
+		token = s.tokenOf(r)
+		sid, setToken, err = s.backend().Open(token, addr, now)
 		if err != nil {
 			if httpStatus(err) == http.StatusInternalServerError {
 				s.log.Error("session lookup failed", "err", err)
@@ -324,8 +325,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			s.refuse(w, err)
 			return
 		}
-		if token != "" {
-			hdr.Add("Set-Cookie", s.cookie(r, token, false).String())
+		if setToken != "" {
+			token = setToken
+			hdr.Add("Set-Cookie", s.cookie(r, setToken, false).String())
 		}
 	}
 	ws, err := s.upgrader.Upgrade(w, r, hdr)
@@ -335,7 +337,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return // the upgrader has answered
 	}
-	c := newConn(s, ws, addr, p, sid)
+	c := newConn(s, ws, addr, p, sid, token)
 	// The handler returns now and the connection lives on in a goroutine of
 	// its own: net/http's 4 KiB reader and writer, the request and the
 	// handler's deep stack are freed, which more than halves what an idle
@@ -369,7 +371,7 @@ func (s *Server) serveBanned(c *conn, until time.Time) {
 func (s *Server) serveConn(c *conn) {
 	defer s.release(c.prefix)
 	if !s.attachConn(c) {
-		s.backend().Abandon(c.sid)
+		s.backend().Abandon(c.sidNow())
 		c.close(proto.CloseServerRestart, "server restart")
 		c.readLoop()
 		c.finish()
@@ -380,9 +382,9 @@ func (s *Server) serveConn(c *conn) {
 	c.finish()
 	s.detachConn(c)
 	if c.hello {
-		s.backend().Detach(c.sid, c.gen.Load(), time.Now())
+		s.backend().Detach(c.sidNow(), c.gen.Load(), time.Now())
 	} else {
-		s.backend().Abandon(c.sid)
+		s.backend().Abandon(c.sidNow())
 	}
 	s.serving.Done()
 }
@@ -401,8 +403,8 @@ func (s *Server) attachConn(c *conn) bool {
 func (s *Server) detachConn(c *conn) {
 	s.mu.Lock()
 	delete(s.open, c)
-	if c.sid != "" && s.bySession[c.sid] == c {
-		delete(s.bySession, c.sid)
+	if sid := c.sidNow(); sid != "" && s.bySession[sid] == c {
+		delete(s.bySession, sid)
 	}
 	s.mu.Unlock()
 }
@@ -411,8 +413,8 @@ func (s *Server) detachConn(c *conn) {
 // with 4001 after what is already queued for it.
 func (s *Server) register(c *conn) {
 	s.mu.Lock()
-	old := s.bySession[c.sid]
-	s.bySession[c.sid] = c
+	old := s.bySession[c.sidNow()]
+	s.bySession[c.sidNow()] = c
 	s.mu.Unlock()
 	if old != nil && old != c {
 		old.close(proto.CloseTakenOver, "session opened elsewhere")

@@ -17,7 +17,6 @@ import (
 // the revision last written: a node whose renewal fails steps down at once.
 
 func (n *Node) campaign() {
-	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.LeaseTTL / 4)
 	defer tick.Stop()
 	var rev uint64 // our lease's last revision while we lead
@@ -73,6 +72,17 @@ func (n *Node) round(rev uint64) uint64 {
 	id, t, ok := parseLease(e.Value())
 	if !ok || t == 0 || id == n.cfg.NodeID {
 		return 0 // being taken right now; or our own from before a restart, running out
+	}
+	// A lease that is not renewed is a dead leader's, or one beyond a split:
+	// a copy may answer a read without a quorum, and the entry does not run
+	// out while its stream has no leader to expire it.
+	now := time.Now()
+	if e.Revision() != n.seenRev {
+		n.seenRev, n.seenAt = e.Revision(), now
+	}
+	if now.Sub(n.seenAt) > n.cfg.LeaseTTL*3/2 {
+		n.noLeader()
+		return 0
 	}
 	n.follow(id, t)
 	return 0

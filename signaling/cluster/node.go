@@ -22,6 +22,7 @@ const (
 	subjMsg   = "parley.msg."  // + term.shard: client messages to the leader
 	subjNode  = "parley.node." // + node id: frames from the leader to a node
 	subjEnd   = "parley.end"   // a session ended: every relay drops it
+	subjAlive = "parley.alive" // each node's heartbeat
 	bucketKV  = "parley-store" // the replicated records
 	bucketLse = "parley-lease" // the leader's lease
 	leaseKey  = "leader"
@@ -45,6 +46,10 @@ type Node struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// The lease's last revision seen and when, in the campaign goroutine.
+	seenRev uint64
+	seenAt  time.Time
 
 	mu      sync.Mutex // guards the fields below
 	leading bool
@@ -80,9 +85,6 @@ func Start(cfg Config, sig *signaling.Server, st *store.Store, end func(cred str
 	if n.js, err = jetstream.New(n.nc); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := n.buckets(); err != nil {
-		return nil, err
-	}
 	n.route = &router{n: n, where: map[string]string{}}
 	sig.SetRouter(n.route)
 	sig.Degrade() // until a leader is known
@@ -92,17 +94,39 @@ func Start(cfg Config, sig *signaling.Server, st *store.Store, end func(cred str
 	if _, err := n.nc.Subscribe(subjEnd, n.onEnd); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := n.watchRecords(); err != nil {
-		return nil, err
+	if _, err := n.nc.Subscribe(subjAlive, n.onAlive); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n.wg.Add(1)
-	go n.campaign()
+	n.wg.Add(2)
+	go n.run()
+	go n.heartbeat()
 	n.log.Info("cluster node started", "node", cfg.NodeID, "embedded", n.srv != nil, "peers", len(cfg.Peers), "replicas", cfg.Replicas)
 	return n, nil
 }
 
-// buckets opens (or makes) the lease and the record buckets, waiting for
-// the cluster's JetStream to elect its own meta leader first.
+// run opens the buckets, watches the records and campaigns. Until the
+// buckets open (the cluster's JetStream needs a quorum of nodes first) the
+// node serves degraded: it refuses new chats with unavailable.
+func (n *Node) run() {
+	defer n.wg.Done()
+	for {
+		err := n.buckets()
+		if err == nil {
+			err = n.watchRecords()
+		}
+		if err == nil {
+			break
+		}
+		if err == errStopped {
+			return
+		}
+		n.log.Warn("cluster: waiting for the cluster's JetStream", "err", errKind(err))
+	}
+	n.campaign()
+}
+
+// buckets opens (or makes) the lease and the record buckets, waiting up to
+// a minute for the cluster's JetStream to elect its own meta leader first.
 func (n *Node) buckets() error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -126,7 +150,7 @@ func (n *Node) buckets() error {
 		}
 		select {
 		case <-n.stop:
-			return ErrConfig
+			return errStopped
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -186,3 +210,34 @@ func (n *Node) onEnd(m *nats.Msg) {
 }
 
 var errStopped = errors.New("cluster: stopped")
+
+// heartbeat says every half second that this node is alive; the leader
+// detaches the sessions of a node silent for three seconds, which starts
+// their resume windows: a person whose node died comes back through
+// another, and the partner hears partner-reconnecting meanwhile.
+func (n *Node) heartbeat() {
+	defer n.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case now := <-t.C:
+			_ = n.nc.Publish(subjAlive, n.seal.seal(subjAlive, []byte(n.cfg.NodeID)))
+			if _, leading := n.Leader(); leading {
+				if sids := n.route.lost(now.Add(-3 * time.Second)); len(sids) > 0 {
+					n.log.Info("cluster: a node went silent; its people are away", "sessions", len(sids))
+					n.sig.ConnectionsLost(sids)
+				}
+			}
+		}
+	}
+}
+
+func (n *Node) onAlive(m *nats.Msg) {
+	id, err := n.seal.open(m.Subject, m.Data)
+	if err == nil {
+		n.route.alive(string(id), time.Now())
+	}
+}

@@ -47,7 +47,28 @@ func (n *Node) lead(term uint64) error {
 	n.st.Replicate(n.replicate)
 	n.sig.Lead()
 	n.log.Info("cluster: this node leads", "term", term)
+	go n.spreadStreamLeaders()
 	return nil
+}
+
+// spreadStreamLeaders asks the buckets' own raft groups to move their
+// leader off this node. JetStream elects a new stream leader 4 to 9 s
+// after its leader dies; with the lease and the records led elsewhere, a
+// dead parley leader's lease simply runs out, and the next node takes the
+// lead in about the lease's time.
+func (n *Node) spreadStreamLeaders() {
+	for _, kv := range []jetstream.KeyValue{n.lease, n.kv} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := kv.Status(ctx)
+		cancel()
+		bs, ok := st.(*jetstream.KeyValueBucketStatus)
+		if err != nil || !ok || bs.StreamInfo().Cluster == nil || bs.StreamInfo().Cluster.Leader != n.cfg.NodeID {
+			continue
+		}
+		if _, err := n.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+bs.StreamInfo().Config.Name, nil, 2*time.Second); err != nil {
+			n.log.Debug("cluster: a stream leader stepdown failed", "err", errKind(err))
+		}
+	}
 }
 
 // follow makes leader of term the hub of this node's connections.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -13,8 +14,9 @@ import (
 type router struct {
 	n *Node
 
-	mu    sync.Mutex // guards where
+	mu    sync.Mutex // guards where and seen
 	where map[string]string
+	seen  map[string]time.Time // when each node last said it is alive
 }
 
 // Locate records where a session said hello. Sessions on this node need no
@@ -27,6 +29,38 @@ func (r *router) Locate(sid, node string) {
 		return
 	}
 	r.where[sid] = node
+}
+
+// alive records a node's heartbeat.
+func (r *router) alive(node string, now time.Time) {
+	r.mu.Lock()
+	if r.seen == nil {
+		r.seen = map[string]time.Time{}
+	}
+	r.seen[node] = now
+	r.mu.Unlock()
+}
+
+// lost returns, and forgets, the sessions of nodes silent since before
+// cutoff: their connections died with them.
+func (r *router) lost(cutoff time.Time) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dead := map[string]bool{}
+	for node, t := range r.seen {
+		if t.Before(cutoff) {
+			dead[node] = true
+			delete(r.seen, node)
+		}
+	}
+	var sids []string
+	for sid, node := range r.where {
+		if dead[node] {
+			sids = append(sids, sid)
+			delete(r.where, sid)
+		}
+	}
+	return sids
 }
 
 func (r *router) nodeOf(sid string) string {

@@ -22,6 +22,7 @@ import (
 
 type call struct {
 	Op    string         `json:"op"`
+	Since int64          `json:"since,omitempty"` // reattach: waiting since, unix nanoseconds
 	From  string         `json:"from,omitempty"`
 	SID   string         `json:"sid,omitempty"`
 	Token string         `json:"token,omitempty"`
@@ -145,6 +146,18 @@ func (r *remote) Detach(sid string, gen uint64, _ time.Time) {
 
 func (r *remote) Erase(token string, _ time.Time) { _, _ = r.request(&call{Op: "erase", Token: token}) }
 
+func (r *remote) Reattach(token string, addr netip.Addr, v int, _ string, relay []string, join *proto.Inbound, since, _ time.Time) (string, uint64, error) {
+	c := &call{Op: "reattach", Token: token, Addr: addr.String(), V: v, Relay: relay, Msg: join}
+	if !since.IsZero() {
+		c.Since = since.UnixNano()
+	}
+	a, err := r.request(c)
+	if err != nil {
+		return "", 0, err
+	}
+	return a.SID, a.Gen, nil
+}
+
 func (r *remote) SessionLive(cred string) bool {
 	a, err := r.request(&call{Op: "live", Cred: cred})
 	return err == nil && a.Live
@@ -181,6 +194,19 @@ func (n *Node) onCall(m *nats.Msg) {
 			n.route.Locate(c.SID, c.From)
 			var err error
 			a.Gen, err = hub.Hello(c.SID, c.V, addr, c.From, c.Relay, now)
+			a.Err = errName(err)
+		case "reattach":
+			addr, perr := netip.ParseAddr(c.Addr)
+			if perr != nil {
+				a.Err = errName(proto.ErrInternal)
+				break
+			}
+			var since time.Time
+			if c.Since != 0 {
+				since = time.Unix(0, c.Since)
+			}
+			var err error
+			a.SID, a.Gen, err = hub.Reattach(c.Token, addr, c.V, c.From, c.Relay, c.Msg, since, now)
 			a.Err = errName(err)
 		case "erase":
 			hub.Erase(c.Token, now)
