@@ -114,7 +114,9 @@ func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 // WriteTo applies refusal codes (see refusalMarks) to pion's answers.
 func (c *listenConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	return c.PacketConn.WriteTo(c.srv.marks.rewrite(p, addr, c.srv.cfg.Realm), addr)
+	n, err := c.PacketConn.WriteTo(c.srv.marks.rewrite(p, addr, c.srv.cfg.Realm), addr)
+	c.srv.answeredClient(p, addr)
+	return n, err
 }
 
 // trackedListener wraps a TCP or TLS listener of pion's accept loop.
@@ -193,6 +195,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	if err == nil {
 		n = len(p) // the rewritten answer may differ in length
 	}
+	c.srv.answeredClient(p, c.Conn.RemoteAddr())
 	return n, err
 }
 

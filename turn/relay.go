@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pionturn "github.com/pion/turn/v4"
 )
@@ -39,6 +40,7 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 		conn = g.srv.cfg.WrapPacketConn(conn)
 	}
 	rc := &relayConn{PacketConn: conn, srv: g.srv}
+	rc.permits.init(time.Now(), g.srv.hold)
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		rc.port = ua.Port
 	}
@@ -59,7 +61,9 @@ type relayConn struct {
 	srv     *Server
 	port    int
 	session atomic.Pointer[string] // set by the allocation-created event
+	client  clientKey              // set by the allocation-created event, under relayRegistry.mu
 	closed  atomic.Bool
+	permits permits // for the hold (hold.go)
 
 	// last caches the latest allowed destination: an allocation mostly
 	// talks to one peer, so the policy runs once per new destination. Only
@@ -96,11 +100,16 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 // ReadFrom receives a peer's datagram for the client. pion drops those from
 // peers without a permission after this, so the counters include them.
+// Early in the allocation's life, a datagram that beat its permission is
+// held for it (hold.go).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, addr, err := c.PacketConn.ReadFrom(p)
 	if err == nil {
 		c.srv.stats.packets.Add(1)
 		c.srv.stats.bytes.Add(uint64(n))
+		if c.permits.active.Load() {
+			c.awaitPermission(addr)
+		}
 	}
 	return n, addr, err
 }
@@ -113,15 +122,18 @@ func (c *relayConn) Close() error {
 		return nil
 	}
 	c.srv.relays.remove(c)
+	c.permits.close()
 	return c.PacketConn.Close()
 }
 
 // relayRegistry tracks open relay sockets by port, for EndSession, for the
-// allocation-created event and for Close.
+// allocation-created event, for the own-address rule and for Close, and by
+// client transport address, for the hold.
 type relayRegistry struct {
-	mu     sync.Mutex // guards the fields below
-	closed bool
-	byPort map[int]*relayConn
+	mu       sync.Mutex // guards the fields below and relayConn.client
+	closed   bool
+	byPort   map[int]*relayConn
+	byClient map[clientKey]*relayConn
 }
 
 func (r *relayRegistry) add(c *relayConn) bool {
@@ -143,6 +155,36 @@ func (r *relayRegistry) remove(c *relayConn) {
 	if r.byPort[c.port] == c {
 		delete(r.byPort, c.port)
 	}
+	if r.byClient[c.client] == c {
+		delete(r.byClient, c.client)
+	}
+}
+
+// bindClient records which client owns the relay socket on port.
+func (r *relayRegistry) bindClient(port int, client net.Addr) *relayConn {
+	k, ok := clientKeyOf(client)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.byPort[port]
+	if c == nil || !ok {
+		return c
+	}
+	if r.byClient == nil {
+		r.byClient = make(map[clientKey]*relayConn)
+	}
+	c.client = k
+	r.byClient[k] = c
+	return c
+}
+
+func (r *relayRegistry) byClientAddr(client net.Addr) *relayConn {
+	k, ok := clientKeyOf(client)
+	if !ok {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byClient[k]
 }
 
 func (r *relayRegistry) byRelayPort(port int) *relayConn {

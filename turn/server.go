@@ -42,6 +42,7 @@ type Server struct {
 	pcfg pionturn.ServerConfig // as handed to pion; tests inspect it
 
 	quotas *quotas
+	hold   holdLimits
 	marks  refusalMarks
 	relays relayRegistry
 	loops  loops
@@ -62,6 +63,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		quotas: newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxTotal),
+		hold:   defaultHold,
 	}
 	if err := s.bind(); err != nil {
 		s.closeRaw()
@@ -279,9 +281,10 @@ func checkPermissionHandlers(cfg *pionturn.ServerConfig) error {
 
 // permissionHandler is pion's PermissionHandler for CreatePermission and
 // ChannelBind: the peer's IP must pass the policy.
-func (s *Server) permissionHandler(_ net.Addr, peer net.IP) bool {
+func (s *Server) permissionHandler(client net.Addr, peer net.IP) bool {
 	a, ok := netip.AddrFromSlice(peer)
-	if ok && s.policy.AllowedIP(a) {
+	if ok && s.policy.AllowedIP(a.Unmap()) {
+		s.permissionDecided(client, a.Unmap())
 		return true
 	}
 	kind := "invalid"
@@ -309,7 +312,7 @@ func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, rel
 	s.quotas.created(id, prefix.OfNet(src))
 	s.stats.allocTotal.Add(1)
 	if ua, ok := relay.(*net.UDPAddr); ok {
-		if rc := s.relays.byRelayPort(ua.Port); rc != nil {
+		if rc := s.relays.bindClient(ua.Port, src); rc != nil {
 			rc.session.Store(&id)
 		}
 	}

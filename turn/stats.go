@@ -10,6 +10,7 @@ type Stats struct {
 	BytesRelayed     uint64 // payload bytes through relay sockets, both directions
 	PacketsRelayed   uint64 // datagrams through relay sockets, both directions
 	Dropped          uint64 // datagrams a client asked to relay that the peer policy refused
+	Held             uint64 // peer datagrams held for a permission on its way (hold.go)
 	Refused          Refused
 }
 
@@ -22,7 +23,7 @@ type Refused struct {
 }
 
 type counters struct {
-	allocTotal, bytes, packets, dropped                     atomic.Uint64
+	allocTotal, bytes, packets, dropped, held               atomic.Uint64
 	refusedAuth, refusedBanned, refusedQuota, refusedPolicy atomic.Uint64
 }
 
@@ -34,6 +35,7 @@ func (s *Server) Stats() Stats {
 		BytesRelayed:     s.stats.bytes.Load(),
 		PacketsRelayed:   s.stats.packets.Load(),
 		Dropped:          s.stats.dropped.Load(),
+		Held:             s.stats.held.Load(),
 		Refused: Refused{
 			Auth:   s.stats.refusedAuth.Load(),
 			Banned: s.stats.refusedBanned.Load(),

@@ -38,6 +38,9 @@ func BenchmarkBrowserDataChannelOpen(b *testing.B) {
 		c.TURNMaxPerAddr = 1000
 		c.LogLevel = "warn"
 	})
+	// For a packet capture of one run (tshark -i lo): which ports are this server's.
+	b.Logf("relay: udp %s, tcp %s, relay ports %d-%d", app.relay.UDPAddr(), app.relay.TCPAddr(),
+		app.Cfg.TURNRelayPorts[0], app.Cfg.TURNRelayPorts[1])
 	ann := newBenchBrowser(b, "ann")
 	bob := newBenchBrowser(b, "bob")
 	for _, tc := range []struct {
