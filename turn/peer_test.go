@@ -24,9 +24,10 @@ func listenOn2(c *Config) {
 }
 
 // Every forbidden address form is refused for CreatePermission and for
-// ChannelBind, by a real pion client talking to the real relay. The IPv6
-// forms are judged at the permission level: this host has no IPv6 route
-// beyond ::1, and nothing is sent to any of them either way.
+// ChannelBind, by a real pion client talking to the real relay, with 403
+// Forbidden (RFC 8656), not 401. The IPv6 forms are judged at the permission
+// level: this host has no IPv6 route beyond ::1, and nothing is sent to any
+// of them either way.
 func TestPeerPolicyForbidden(t *testing.T) {
 	ts := newTestServer(t, listenOn2)
 	c := ts.sessionClient(t, ts.live("prober"))
@@ -39,12 +40,15 @@ func TestPeerPolicyForbidden(t *testing.T) {
 			if err := c.CreatePermission(net.UDPAddrFromAddrPort(peer)); err == nil {
 				t.Error("CreatePermission succeeded")
 			}
-			if code := c.channelBind(t, peer, uint16(0x4000+i)); code == 0 {
-				t.Error("ChannelBind succeeded")
+			if code := c.createPermission(t, peer); code != 403 {
+				t.Errorf("CreatePermission answered %d, want 403", code)
+			}
+			if code := c.channelBind(t, peer, uint16(0x4000+i)); code != 403 {
+				t.Errorf("ChannelBind answered %d, want 403", code)
 			}
 		})
 	}
-	if got, want := ts.Stats().Refused.Policy, uint64(2*len(forbidden)); got != want {
+	if got, want := ts.Stats().Refused.Policy, uint64(3*len(forbidden)); got != want {
 		t.Errorf("policy refusals %d, want %d", got, want)
 	}
 }
@@ -209,7 +213,8 @@ func TestCaptureSeesPlaintext(t *testing.T) {
 	eventually(t, "the canary in the capture", func() bool { found, _ := cap.contains(canary); return found })
 }
 
-// The policy holds on the TCP and TLS listeners too, not just UDP.
+// The policy holds on the TCP and TLS listeners too, not just UDP, with the
+// same 403 answers.
 func TestPeerPolicyEveryTransport(t *testing.T) {
 	cfg := selfSignedTLS(t)
 	ts := newTestServer(t, func(c *Config) {
@@ -236,11 +241,11 @@ func TestPeerPolicyEveryTransport(t *testing.T) {
 			c.mustAllocate(t)
 			for i, s := range []string{"127.0.0.1", "10.0.0.5", "169.254.169.254", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "fe80::1"} {
 				peer := netip.AddrPortFrom(netip.MustParseAddr(s), 80)
-				if err := c.CreatePermission(net.UDPAddrFromAddrPort(peer)); err == nil {
-					t.Errorf("%s: CreatePermission succeeded", s)
+				if code := c.createPermission(t, peer); code != 403 {
+					t.Errorf("%s: CreatePermission answered %d, want 403", s, code)
 				}
-				if code := c.channelBind(t, peer, uint16(0x4000+i)); code == 0 {
-					t.Errorf("%s: ChannelBind succeeded", s)
+				if code := c.channelBind(t, peer, uint16(0x4000+i)); code != 403 {
+					t.Errorf("%s: ChannelBind answered %d, want 403", s, code)
 				}
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/stun/v3"
 	pionturn "github.com/pion/turn/v4"
 )
 
@@ -280,7 +281,8 @@ func checkPermissionHandlers(cfg *pionturn.ServerConfig) error {
 }
 
 // permissionHandler is pion's PermissionHandler for CreatePermission and
-// ChannelBind: the peer's IP must pass the policy.
+// ChannelBind: the peer's IP must pass the policy. A refusal is answered
+// 403 on every transport.
 func (s *Server) permissionHandler(client net.Addr, peer net.IP) bool {
 	a, ok := netip.AddrFromSlice(peer)
 	if ok && s.policy.AllowedIP(a.Unmap()) {
@@ -292,6 +294,11 @@ func (s *Server) permissionHandler(client net.Addr, peer net.IP) bool {
 		kind, _ = s.policy.decide(netip.AddrPortFrom(a, s.policy.relayMin))
 	}
 	s.stats.refusedPolicy.Add(1)
+	// RFC 8656 (sections 9.1 and 11.2): a peer the server's policy forbids
+	// gets 403 Forbidden. pion answers a CreatePermission with an error that
+	// has no code and a ChannelBind with 401, which makes clients retry
+	// their credentials; the listener wrapper rewrites the answer.
+	s.marks.set(client, stun.CodeForbidden)
 	s.log.Debug("turn peer refused", "kind", kind)
 	return false
 }
