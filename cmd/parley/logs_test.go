@@ -121,6 +121,8 @@ func TestRedactAddrs(t *testing.T) {
 		{"http: panic serving [2001:db8::1]:443: boom", "http: panic serving <addr>: boom"},
 		{"from ::ffff:198.51.100.1 and fe80::1%eth0", "from <addr> and <addr>"},
 		{"http2: server: error reading preface from client 10.0.0.1:9", "http2: server: error reading preface from client <addr>"},
+		{"from [fe80::1%eth0]:55886 and [::ffff:192.0.2.1]:443", "from <addr> and <addr>"},
+		{"from 192.0.2.7:55886->198.51.100.1:8080", "from <addr>-><addr>"},
 		{"nothing here: 404", "nothing here: 404"},
 	} {
 		if got := redactAddrs(tc.in); got != tc.want {
