@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -247,6 +248,71 @@ func TestPeerPolicyEveryTransport(t *testing.T) {
 				if code := c.channelBind(t, peer, uint16(0x4000+i)); code != 403 {
 					t.Errorf("%s: ChannelBind answered %d, want 403", s, code)
 				}
+			}
+		})
+	}
+}
+
+// Issue 10, point 13: the relay reached any UDP socket on the server's own
+// addresses inside the relay port range, not only its own relay sockets;
+// the default range overlaps Linux's ephemeral ports, and a wildcard
+// listener counts loopback and LAN addresses as own. Now only live relay
+// allocations are reachable there: a socket of another program on a relay
+// port gets nothing, neither while it never was a relay port nor after a
+// relay socket on that port closed, and relay to relay still works.
+func TestRelayReachesNonRelaySockets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		listen string // the TURN listeners' host
+		own    string // an own address where the other program listens
+	}{
+		{"specific", "127.0.0.2", "127.0.0.2"},
+		{"wildcard", "0.0.0.0", "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config) {
+				c.UDPListen, c.TCPListen = tc.listen+":0", tc.listen+":0"
+			})
+			// Another program's socket on the first port of the relay range.
+			other := udpSink(t, net.JoinHostPort(tc.own, strconv.Itoa(ts.cfg.RelayPortMin)))
+			server := net.JoinHostPort("127.0.0.2", strconv.Itoa(port(ts.UDPAddr())))
+			if tc.listen == "0.0.0.0" {
+				server = net.JoinHostPort("127.0.0.1", strconv.Itoa(port(ts.UDPAddr())))
+			}
+			client := func(name string) *turnClient {
+				user, pass := ts.Credentials(ts.live(name), time.Now())
+				ts.secrets = append(ts.secrets, pass)
+				conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return startClient(t, server, conn, user, pass)
+			}
+			a, b := client("alice"), client("bob")
+			relayA, relayB := a.mustAllocate(t), b.mustAllocate(t)
+			mustRelay(t, relayA, relayB, []byte("relay-to-relay"))
+
+			secret := []byte("to-another-program")
+			if _, err := relayA.WriteTo(secret, other.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the datagram dropped", func() bool { return ts.Stats().Dropped >= 1 })
+			if got := readWithin(other, 100*time.Millisecond); got != nil {
+				t.Fatalf("a non-relay socket on an own address received %q", got)
+			}
+
+			// bob's allocation ends; another program takes its port.
+			bobsPort := addrPort(relayB.LocalAddr()).Port()
+			b.close()
+			eventually(t, "bob's relay socket closed", func() bool { return !ts.relays.live(bobsPort) })
+			taken := udpSink(t, net.JoinHostPort(tc.own, strconv.Itoa(int(bobsPort))))
+			dropped := ts.Stats().Dropped
+			if _, err := relayA.WriteTo(secret, taken.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the datagram dropped", func() bool { return ts.Stats().Dropped > dropped })
+			if got := readWithin(taken, 100*time.Millisecond); got != nil {
+				t.Fatalf("the socket that took a closed relay's port received %q", got)
 			}
 		})
 	}

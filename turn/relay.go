@@ -69,7 +69,16 @@ type relayConn struct {
 	// talks to one peer, so the policy runs once per new destination. Only
 	// pion's request loop of this allocation writes, but atomics keep it
 	// safe regardless.
-	last atomic.Pointer[netip.AddrPort]
+	last atomic.Pointer[allowedDst]
+}
+
+// allowedDst is a destination the policy allowed; own marks one of the
+// server's own addresses, whose relay port must still hold a live
+// allocation at every datagram (it may close, and its port be reused by
+// another program, while the destination is cached).
+type allowedDst struct {
+	ap  netip.AddrPort
+	own bool
 }
 
 // WriteTo sends a client's datagram to a peer, unless the policy refuses the
@@ -82,13 +91,19 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return len(p), nil
 	}
 	ap := ua.AddrPort()
-	if last := c.last.Load(); last == nil || *last != ap {
+	last := c.last.Load()
+	if last == nil || last.ap != ap {
 		if kind, ok := c.srv.policy.decide(ap); !ok {
 			c.srv.stats.dropped.Add(1)
 			c.srv.log.Debug("turn relay datagram dropped", "kind", kind)
 			return len(p), nil
 		}
-		c.last.Store(&ap)
+		last = &allowedDst{ap: ap, own: c.srv.policy.isOwn(ap.Addr())}
+		c.last.Store(last)
+	} else if last.own && !c.srv.relays.live(ap.Port()) {
+		c.srv.stats.dropped.Add(1)
+		c.srv.log.Debug("turn relay datagram dropped", "kind", "own-not-relay")
+		return len(p), nil
 	}
 	n, err := c.PacketConn.WriteTo(p, addr)
 	if err == nil {
@@ -130,10 +145,31 @@ func (c *relayConn) Close() error {
 // allocation-created event, for the own-address rule and for Close, and by
 // client transport address, for the hold.
 type relayRegistry struct {
+	// livePorts has a bit per port that holds a live relay socket, read
+	// without the lock on every datagram to an own address.
+	livePorts [65536 / 64]atomic.Uint64
+
 	mu       sync.Mutex // guards the fields below and relayConn.client
 	closed   bool
 	byPort   map[int]*relayConn
 	byClient map[clientKey]*relayConn
+}
+
+// live reports whether port holds one of this relay's open relay sockets.
+func (r *relayRegistry) live(port uint16) bool {
+	return r.livePorts[port/64].Load()&(1<<(port%64)) != 0
+}
+
+func (r *relayRegistry) setLive(port int, on bool) {
+	if port <= 0 || port > 65535 {
+		return
+	}
+	w, bit := &r.livePorts[port/64], uint64(1)<<(port%64)
+	if on {
+		w.Or(bit)
+	} else {
+		w.And(^bit)
+	}
 }
 
 func (r *relayRegistry) add(c *relayConn) bool {
@@ -146,6 +182,7 @@ func (r *relayRegistry) add(c *relayConn) bool {
 		r.byPort = make(map[int]*relayConn)
 	}
 	r.byPort[c.port] = c
+	r.setLive(c.port, true)
 	return true
 }
 
@@ -154,6 +191,7 @@ func (r *relayRegistry) remove(c *relayConn) {
 	defer r.mu.Unlock()
 	if r.byPort[c.port] == c {
 		delete(r.byPort, c.port)
+		r.setLive(c.port, false)
 	}
 	if r.byClient[c.client] == c {
 		delete(r.byClient, c.client)

@@ -80,6 +80,7 @@ func New(cfg Config) (*Server, error) {
 		s.host = s.publicIP.String()
 	}
 	s.policy = NewPolicy(cfg.AllowPeers, s.ownAddrs(), uint16(cfg.RelayPortMin), uint16(cfg.RelayPortMax))
+	s.policy.relayLive = s.relays.live
 
 	s.pcfg = s.serverConfig()
 	if err := checkPermissionHandlers(&s.pcfg); err != nil {
