@@ -86,6 +86,12 @@ type Config struct {
 	// default. The allocation over a cap gets 486 (Allocation Quota Reached).
 	MaxPerSession, MaxPerPrefix, MaxTotal int
 
+	// MaxConnsPerPrefix and MaxConns cap TURN over TCP and TLS connections
+	// per client prefix (IPv4 /32, IPv6 /64) and in all; MaxPerPrefix and
+	// MaxTotal by default, since a connection carries at most one
+	// allocation. A connection over a cap is closed at accept.
+	MaxConnsPerPrefix, MaxConns int
+
 	// ReadLoops is the number of UDP sockets, each with its own read loop,
 	// bound to the UDP listen address with SO_REUSEPORT; GOMAXPROCS by
 	// default. The kernel spreads clients over them by address hash.
@@ -135,6 +141,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxTotal == 0 {
 		c.MaxTotal = DefaultMaxTotal
 	}
+	if c.MaxConnsPerPrefix == 0 {
+		c.MaxConnsPerPrefix = c.MaxPerPrefix
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = c.MaxTotal
+	}
 	if c.ReadLoops == 0 {
 		c.ReadLoops = runtime.GOMAXPROCS(0)
 	}
@@ -158,7 +170,8 @@ func (c *Config) validate() error {
 		return ErrNoListener
 	case c.RelayPortMin < 1 || c.RelayPortMax > 65535 || c.RelayPortMin > c.RelayPortMax:
 		return fmt.Errorf("%w: %d-%d", ErrBadRelayPorts, c.RelayPortMin, c.RelayPortMax)
-	case c.MaxPerSession < 0 || c.MaxPerPrefix < 0 || c.MaxTotal < 0 || c.ReadLoops < 0 || c.CredentialTTL < 0:
+	case c.MaxPerSession < 0 || c.MaxPerPrefix < 0 || c.MaxTotal < 0 || c.ReadLoops < 0 || c.CredentialTTL < 0,
+		c.MaxConnsPerPrefix < 0 || c.MaxConns < 0:
 		return ErrBadLimit
 	case c.PublicIP.IsValid() && !c.PublicIP.Unmap().Is4():
 		return ErrBadPublicIP

@@ -42,12 +42,14 @@ type Server struct {
 
 	pcfg pionturn.ServerConfig // as handed to pion; tests inspect it
 
-	quotas *quotas
-	hold   holdLimits
-	marks  refusalMarks
-	relays relayRegistry
-	loops  loops
-	stats  counters
+	quotas   *quotas
+	hold     holdLimits
+	tcpTimes tcpTimes
+	conns    connCaps
+	marks    refusalMarks
+	relays   relayRegistry
+	loops    loops
+	stats    counters
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -61,10 +63,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		quotas: newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxTotal),
-		hold:   defaultHold,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		quotas:   newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxTotal),
+		hold:     defaultHold,
+		tcpTimes: defaultTCPTimes,
 	}
 	if err := s.bind(); err != nil {
 		s.closeRaw()

@@ -19,12 +19,15 @@ type Refused struct {
 	Auth   uint64 // 401: malformed, expired, tampered or wrong credential, ended session
 	Banned uint64 // 403: the client's address is banned
 	Quota  uint64 // 486: an allocation over a quota
-	Policy uint64 // CreatePermission or ChannelBind to a forbidden peer
+	Policy uint64 // 403: CreatePermission or ChannelBind to a forbidden peer
+	Conns  uint64 // TCP or TLS connections over a cap, closed at accept
+	Frames uint64 // TCP or TLS connections closed for a frame that is not TURN or too long
 }
 
 type counters struct {
 	allocTotal, bytes, packets, dropped, held               atomic.Uint64
 	refusedAuth, refusedBanned, refusedQuota, refusedPolicy atomic.Uint64
+	refusedConns, refusedFrames                             atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -41,6 +44,8 @@ func (s *Server) Stats() Stats {
 			Banned: s.stats.refusedBanned.Load(),
 			Quota:  s.stats.refusedQuota.Load(),
 			Policy: s.stats.refusedPolicy.Load(),
+			Conns:  s.stats.refusedConns.Load(),
+			Frames: s.stats.refusedFrames.Load(),
 		},
 	}
 }
