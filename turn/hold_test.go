@@ -14,7 +14,7 @@ import (
 func TestHoldForPermission(t *testing.T) {
 	ts := newTestServer(t, nil)
 	// Long enough that a loaded machine cannot turn the hold into a drop.
-	ts.hold = holdLimits{max: waitFor, budget: 2 * waitFor, window: time.Hour}
+	ts.hold.Store(&holdLimits{max: waitFor, budget: 2 * waitFor, window: time.Hour})
 	a := ts.sessionClient(t, ts.live("alice"))
 	b := ts.sessionClient(t, ts.live("bob"))
 	relayA, relayB := a.mustAllocate(t), b.mustAllocate(t)
@@ -49,7 +49,7 @@ func TestHoldForPermission(t *testing.T) {
 // datagram is held for the hold's maximum and then dropped.
 func TestHoldNeverDeliversUnpermitted(t *testing.T) {
 	ts := newTestServer(t, nil)
-	ts.hold = holdLimits{max: 50 * time.Millisecond, budget: time.Second, window: time.Hour}
+	ts.hold.Store(&holdLimits{max: 50 * time.Millisecond, budget: time.Second, window: time.Hour})
 	a := ts.sessionClient(t, ts.live("alice"))
 	b := ts.sessionClient(t, ts.live("bob"))
 	relayA, relayB := a.mustAllocate(t), b.mustAllocate(t)

@@ -253,7 +253,7 @@ type trackedConn struct {
 // checks the framing of what it passes on (frameReader).
 func (c *trackedConn) Read(p []byte) (int, error) {
 	var deadline time.Time
-	t := &c.srv.tcpTimes
+	t := c.srv.tcpTimes.Load()
 	switch {
 	case !c.started:
 		deadline = c.accepted.Add(t.first)

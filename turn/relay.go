@@ -40,7 +40,7 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 		conn = g.srv.cfg.WrapPacketConn(conn)
 	}
 	rc := &relayConn{PacketConn: conn, srv: g.srv}
-	rc.permits.init(time.Now(), g.srv.hold)
+	rc.permits.init(time.Now(), *g.srv.hold.Load())
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		rc.port = ua.Port
 	}

@@ -42,9 +42,11 @@ type Server struct {
 
 	pcfg pionturn.ServerConfig // as handed to pion; tests inspect it
 
-	quotas   *quotas
-	hold     holdLimits
-	tcpTimes tcpTimes
+	quotas *quotas
+	// hold and tcpTimes are the constants of hold.go and listen.go, behind
+	// pointers so that a test may shorten them on a running relay.
+	hold     atomic.Pointer[holdLimits]
+	tcpTimes atomic.Pointer[tcpTimes]
 	conns    connCaps
 	marks    refusalMarks
 	relays   relayRegistry
@@ -63,12 +65,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		quotas:   newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxTotal),
-		hold:     defaultHold,
-		tcpTimes: defaultTCPTimes,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		quotas: newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxTotal),
 	}
+	s.hold.Store(&defaultHold)
+	s.tcpTimes.Store(&defaultTCPTimes)
 	if err := s.bind(); err != nil {
 		s.closeRaw()
 		return nil, err

@@ -186,7 +186,7 @@ func TestTURNOverTCPHeldConnections(t *testing.T) {
 	})
 	t.Run("slow first message and slow frame", func(t *testing.T) {
 		ts := newTestServer(t, nil)
-		ts.tcpTimes = tcpTimes{first: 200 * time.Millisecond, frame: 200 * time.Millisecond, idle: time.Hour}
+		ts.tcpTimes.Store(&tcpTimes{first: 200 * time.Millisecond, frame: 200 * time.Millisecond, idle: time.Hour})
 		silent := dial(t, ts, "127.0.0.1")
 		closedByRelay(t, silent)
 		half := dial(t, ts, "127.0.0.1")
