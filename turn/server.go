@@ -67,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		quotas: newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxTotal),
+		quotas: newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxPerNetwork, cfg.MaxTotal),
 	}
 	s.hold.Store(&defaultHold)
 	s.tcpTimes.Store(&defaultTCPTimes)
@@ -312,7 +312,7 @@ func (s *Server) permissionHandler(client net.Addr, peer net.IP) bool {
 // quotaHandler is pion's QuotaHandler, called before each allocation.
 func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 	_, id, _ := parseUsername(username)
-	if kind := s.quotas.reserve(s.cfg.Clock(), id, prefix.OfNet(src)); kind != "" {
+	if kind := s.quotas.reserve(s.cfg.Clock(), id, prefix.AddrOf(src)); kind != "" {
 		s.stats.refusedQuota.Add(1)
 		s.log.Debug("turn allocation over quota", "limit", kind)
 		return false
@@ -322,7 +322,7 @@ func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 
 func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
 	_, id, _ := parseUsername(username)
-	s.quotas.created(id, prefix.OfNet(src))
+	s.quotas.created(id, prefix.AddrOf(src))
 	s.stats.allocTotal.Add(1)
 	if ua, ok := relay.(*net.UDPAddr); ok {
 		if rc := s.relays.bindClient(ua.Port, src); rc != nil {
@@ -333,7 +333,7 @@ func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, rel
 
 func (s *Server) onAllocationDeleted(src, _ net.Addr, _, username, _ string) {
 	_, id, _ := parseUsername(username)
-	s.quotas.deleted(id, prefix.OfNet(src))
+	s.quotas.deleted(id, prefix.AddrOf(src))
 }
 
 // EndSession closes the relay allocations of a session that ended or was

@@ -114,7 +114,8 @@ func TestDefaults(t *testing.T) {
 	}
 	c := ts.cfg
 	if c.RelayPortMin != 49152 || c.RelayPortMax != 65535 || c.Realm != "parley" ||
-		c.CredentialTTL != 24*time.Hour || c.MaxPerSession != 4 || c.MaxPerPrefix != 16 || c.MaxTotal != 4096 {
+		c.CredentialTTL != 24*time.Hour || c.MaxPerSession != 32 || c.MaxPerPrefix != 64 || c.MaxPerNetwork != 256 ||
+		c.MaxTotal != 4096 || c.MaxConnsPerPrefix != 64 || c.MaxConns != 4096 {
 		t.Errorf("defaults %+v", c)
 	}
 	relay := ts.sessionClient(t, ts.live("d")).mustAllocate(t)

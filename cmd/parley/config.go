@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-chat/parley/turn"
 )
 
 // Config is everything parley can be told, from flags with PARLEY_*
@@ -98,9 +100,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&relayPorts, "turn-relay-ports", "49152-65535", "UDP port range of relay allocations")
 	fs.StringVar(&allowPeers, "turn-allow-peers", "", "comma-separated CIDRs the relay may reach despite the peer policy (LAN setups, tests)")
 	fs.StringVar(&c.TURNRealm, "turn-realm", "parley", "TURN realm")
-	fs.IntVar(&c.TURNMaxSession, "turn-max-per-session", 4, "relay allocations per session")
-	fs.IntVar(&c.TURNMaxPerAddr, "turn-max-per-addr", 16, "relay allocations per IPv4 address or IPv6 /64")
-	fs.IntVar(&c.TURNMaxTotal, "turn-max-total", 4096, "relay allocations in total")
+	fs.IntVar(&c.TURNMaxSession, "turn-max-per-session", turn.DefaultMaxPerSession, "relay allocations per session")
+	fs.IntVar(&c.TURNMaxPerAddr, "turn-max-per-addr", turn.DefaultMaxPerPrefix, "relay allocations per IPv4 address or IPv6 /64")
+	fs.IntVar(&c.TURNMaxTotal, "turn-max-total", turn.DefaultMaxTotal, "relay allocations in total")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "metrics, health and admin API address (PARLEY_ADMIN_TOKEN enables the admin API); \"off\" disables")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS and TURN over TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")

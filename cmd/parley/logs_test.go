@@ -244,8 +244,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"report-window": "2160h0m0s", "interest-wait": "5s", "hide-ip-default": "false",
 		"max-conns-per-addr": "16", "turn-listen": ":3478", "turn-tls-listen": ":5349",
 		"turn-public-ip": "none", "turn-host": "none", "turn-relay-ports": "49152-65535",
-		"turn-allow-peers": "none", "turn-realm": "parley", "turn-max-per-session": "4",
-		"turn-max-per-addr": "16", "turn-max-total": "4096", "admin-listen": "127.0.0.1:9090",
+		"turn-allow-peers": "none", "turn-realm": "parley", "turn-max-per-session": "32",
+		"turn-max-per-addr": "64", "turn-max-total": "4096", "admin-listen": "127.0.0.1:9090",
 		"tls-cert": "none", "tls-key": "none", "acme-domain": "none", "acme-listen": ":80",
 		"log-format": "text", "log-level": "info", "shutdown-timeout": "5s",
 	}
