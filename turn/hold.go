@@ -221,6 +221,7 @@ func (c *relayConn) awaitPermission(src net.Addr) {
 	if c.permits.has(a) || !c.srv.policy.AllowedIP(a) {
 		return
 	}
+	c.flush() // nothing held for the client may wait on this
 	if c.permits.await(a) {
 		c.srv.stats.held.Add(1)
 	}

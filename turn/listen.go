@@ -105,20 +105,25 @@ func (l *loops) closeConns() {
 // listenConn wraps one UDP listening socket of pion's read loop.
 type listenConn struct {
 	net.PacketConn
-	srv  *Server
-	done sync.Once
+	srv   *Server
+	done  sync.Once
+	batch *batchReader // nil: one datagram per read
 }
 
 func (s *Server) newListenConn(c net.PacketConn) *listenConn {
 	s.loops.wg.Add(1)
-	return &listenConn{PacketConn: c, srv: s}
+	return &listenConn{PacketConn: c, srv: s, batch: newBatchReader(c, listenBatch, listenBuf)}
 }
 
 // ReadFrom hides transient errors from pion, whose read loop would otherwise
 // stop serving this socket for good; only a closed socket ends the loop.
 func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	read := c.PacketConn.ReadFrom
+	if c.batch != nil {
+		read = c.batch.ReadFrom
+	}
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		n, addr, err := read(p)
 		if err == nil {
 			return n, addr, nil
 		}
@@ -130,8 +135,14 @@ func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
-// WriteTo applies refusal codes (see refusalMarks) to pion's answers.
+// WriteTo applies refusal codes (see refusalMarks) to pion's answers, and
+// batches a peer's datagrams for a client (batch.go).
 func (c *listenConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.batch != nil && isPeerData(p) {
+		if n, done, err := c.writeData(p, addr); done {
+			return n, err
+		}
+	}
 	n, err := c.PacketConn.WriteTo(c.srv.marks.rewrite(p, addr, c.srv.cfg.Realm), addr)
 	c.srv.answeredClient(p, addr)
 	return n, err

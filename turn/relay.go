@@ -63,7 +63,9 @@ type relayConn struct {
 	session atomic.Pointer[string] // set by the allocation-created event
 	client  clientKey              // set by the allocation-created event, under relayRegistry.mu
 	closed  atomic.Bool
-	permits permits // for the hold (hold.go)
+	permits permits      // for the hold (hold.go)
+	batch   *batchReader // only pion's loop of this allocation reads
+	out     *outBatch    // datagrams for the client held until the batch ends (batch.go)
 
 	// last caches the latest allowed destination: an allocation mostly
 	// talks to one peer, so the policy runs once per new destination. Only
@@ -118,7 +120,25 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // Early in the allocation's life, a datagram that beat its permission is
 // held for it (hold.go).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(p)
+	if c.batch == nil {
+		c.batch = newBatchReader(c.PacketConn, relayBatch, relayBuf)
+	}
+	var n int
+	var addr net.Addr
+	var err error
+	if c.batch != nil {
+		if !c.batch.pending() {
+			c.flush() // about to wait for the socket: nothing may linger
+		}
+		n, addr, err = c.batch.ReadFrom(p)
+		n = min(n, len(p)) // a plain read truncates to the buffer too
+	} else {
+		n, addr, err = c.PacketConn.ReadFrom(p)
+	}
+	if err != nil {
+		c.dropOut() // the socket is closed: pion ends the allocation
+		return n, addr, err
+	}
 	if err == nil {
 		c.srv.stats.packets.Add(1)
 		c.srv.stats.bytes.Add(uint64(n))
@@ -149,10 +169,14 @@ type relayRegistry struct {
 	// without the lock on every datagram to an own address.
 	livePorts [65536 / 64]atomic.Uint64
 
-	mu       sync.Mutex // guards the fields below and relayConn.client
-	closed   bool
-	byPort   map[int]*relayConn
-	byClient map[clientKey]*relayConn
+	// byClient maps a client transport address to its relay socket; read
+	// on every datagram written to a client, so a sync.Map (written only
+	// when an allocation starts or ends).
+	byClient sync.Map // clientKey -> *relayConn
+
+	mu     sync.Mutex // guards the fields below and relayConn.client
+	closed bool
+	byPort map[int]*relayConn
 }
 
 // live reports whether port holds one of this relay's open relay sockets.
@@ -193,9 +217,7 @@ func (r *relayRegistry) remove(c *relayConn) {
 		delete(r.byPort, c.port)
 		r.setLive(c.port, false)
 	}
-	if r.byClient[c.client] == c {
-		delete(r.byClient, c.client)
-	}
+	r.byClient.CompareAndDelete(c.client, c)
 }
 
 // bindClient records which client owns the relay socket on port.
@@ -207,11 +229,8 @@ func (r *relayRegistry) bindClient(port int, client net.Addr) *relayConn {
 	if c == nil || !ok {
 		return c
 	}
-	if r.byClient == nil {
-		r.byClient = make(map[clientKey]*relayConn)
-	}
 	c.client = k
-	r.byClient[k] = c
+	r.byClient.Store(k, c)
 	return c
 }
 
@@ -220,9 +239,10 @@ func (r *relayRegistry) byClientAddr(client net.Addr) *relayConn {
 	if !ok {
 		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byClient[k]
+	if c, ok := r.byClient.Load(k); ok {
+		return c.(*relayConn)
+	}
+	return nil
 }
 
 func (r *relayRegistry) byRelayPort(port int) *relayConn {

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package turn
+
+const batchSupported = false
