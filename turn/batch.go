@@ -3,6 +3,7 @@ package turn
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
 )
@@ -28,9 +29,13 @@ const (
 // net.PacketConn.ReadFrom does. Only one goroutine (pion's read loop of the
 // socket) calls it.
 type batchReader struct {
+	uc   *net.UDPConn
 	pc   *ipv4.PacketConn
 	msgs []ipv4.Message
 	n, i int
+	// gso: the socket may send a run of equal datagrams in one sendmsg
+	// (UDP_SEGMENT); cleared for good at the first failure.
+	gso atomic.Bool
 }
 
 // newBatchReader returns a batchReader for c, or nil when c is not a plain
@@ -40,7 +45,8 @@ func newBatchReader(c net.PacketConn, size, slot int) *batchReader {
 	if !ok || !batchSupported {
 		return nil
 	}
-	b := &batchReader{pc: ipv4.NewPacketConn(uc), msgs: make([]ipv4.Message, size)}
+	b := &batchReader{uc: uc, pc: ipv4.NewPacketConn(uc), msgs: make([]ipv4.Message, size)}
+	b.gso.Store(gsoSupported(uc))
 	buf := make([]byte, size*slot)
 	for i := range b.msgs {
 		b.msgs[i].Buffers = [][]byte{buf[i*slot : (i+1)*slot]}
@@ -86,6 +92,8 @@ type outBatch struct {
 	msgs [relayBatch + 1]ipv4.Message
 	bufs [relayBatch + 1][relayBuf + 64]byte // ChannelData or Data indication of a relay slot
 	n    int
+	gso  [(relayBatch + 1) * (relayBuf + 64)]byte
+	oob  [64]byte
 }
 
 var outPool = sync.Pool{New: func() any { return new(outBatch) }}
@@ -126,13 +134,43 @@ func (c *relayConn) flushWith(p []byte, to net.Addr) (int, error) {
 		msgs = o.msgs[:o.n+1]
 	}
 	var err error
-	for len(msgs) > 0 && err == nil {
-		var k int
-		k, err = o.via.batch.pc.WriteBatch(msgs, 0)
-		msgs = msgs[k:]
+	if !o.writeGSO(msgs) {
+		for len(msgs) > 0 && err == nil {
+			var k int
+			k, err = o.via.batch.pc.WriteBatch(msgs, 0)
+			msgs = msgs[k:]
+		}
 	}
 	c.dropOut()
 	return len(p), err
+}
+
+// writeGSO sends msgs, all to o.to, in one sendmsg with UDP_SEGMENT when
+// they are all the same size but the last, which may be shorter (a run of
+// ChannelData of one video frame often is). It reports whether it did.
+func (o *outBatch) writeGSO(msgs []ipv4.Message) bool {
+	b := o.via.batch
+	if len(msgs) < 2 || !b.gso.Load() {
+		return false
+	}
+	ua, ok := o.to.(*net.UDPAddr)
+	size := len(msgs[0].Buffers[0])
+	if !ok || size == 0 {
+		return false
+	}
+	total := 0
+	for i, m := range msgs {
+		n := len(m.Buffers[0])
+		if n > size || (n < size && i != len(msgs)-1) {
+			return false
+		}
+		total += copy(o.gso[total:], m.Buffers[0])
+	}
+	if _, _, err := b.uc.WriteMsgUDP(o.gso[:total], gsoControl(o.oob[:], size), ua); err != nil {
+		b.gso.Store(false) // the kernel or the route cannot: sendmmsg from now on
+		return false
+	}
+	return true
 }
 
 func (c *relayConn) flush() {

@@ -2,4 +2,10 @@
 
 package turn
 
+import "net"
+
 const batchSupported = false
+
+func gsoSupported(*net.UDPConn) bool { return false }
+
+func gsoControl(b []byte, _ int) []byte { return b[:0] }
