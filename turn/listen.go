@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,6 +109,15 @@ type listenConn struct {
 	srv   *Server
 	done  sync.Once
 	batch *batchReader // nil: one datagram per read
+
+	// For batched writes to peers (batch_peer.go). cur is written and read
+	// on this socket's read loop only; atomic because relayConn.WriteTo
+	// checks it without knowing which goroutine calls it.
+	cur     atomic.Pointer[relayConn]
+	peerBuf []byte
+	peerOut []peerOut
+	peerLen int
+	oob     [64]byte
 }
 
 func (s *Server) newListenConn(c net.PacketConn) *listenConn {
@@ -123,8 +133,14 @@ func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		read = c.batch.ReadFrom
 	}
 	for {
+		if c.batch != nil && !c.batch.pending() && len(c.peerOut) > 0 {
+			c.flushPeers() // about to wait for the socket: nothing may linger
+		}
 		n, addr, err := read(p)
 		if err == nil {
+			if c.batch != nil {
+				c.noteClient(p[:min(n, len(p))], addr)
+			}
 			return n, addr, nil
 		}
 		if errors.Is(err, net.ErrClosed) || c.srv.closing.Load() {

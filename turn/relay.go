@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pionturn "github.com/pion/turn/v4"
+	"golang.org/x/net/ipv4"
 )
 
 // relayGenerator wraps pion's port-range generator so that every relay
@@ -40,6 +41,7 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 		conn = g.srv.cfg.WrapPacketConn(conn)
 	}
 	rc := &relayConn{PacketConn: conn, srv: g.srv}
+	rc.udp, _ = conn.(*net.UDPConn) // nil when a test wraps it: no batched writes then
 	rc.permits.init(time.Now(), *g.srv.hold.Load())
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		rc.port = ua.Port
@@ -66,6 +68,13 @@ type relayConn struct {
 	permits permits      // for the hold (hold.go)
 	batch   *batchReader // only pion's loop of this allocation reads
 	out     *outBatch    // datagrams for the client held until the batch ends (batch.go)
+
+	// For batched writes to peers (batch_peer.go): the raw socket, the
+	// listener loop that last handled this client's data, and a batch
+	// writer made on that loop.
+	udp  *net.UDPConn
+	loop atomic.Pointer[listenConn]
+	wpc  *ipv4.PacketConn
 
 	// last caches the latest allowed destination: an allocation mostly
 	// talks to one peer, so the policy runs once per new destination. Only
@@ -105,6 +114,11 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	} else if last.own && !c.srv.relays.live(ap.Port()) {
 		c.srv.stats.dropped.Add(1)
 		c.srv.log.Debug("turn relay datagram dropped", "kind", "own-not-relay")
+		return len(p), nil
+	}
+	if c.heldByLoop(p, ua) {
+		c.srv.stats.packets.Add(1)
+		c.srv.stats.bytes.Add(uint64(len(p)))
 		return len(p), nil
 	}
 	n, err := c.PacketConn.WriteTo(p, addr)
