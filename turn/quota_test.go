@@ -2,6 +2,7 @@ package turn
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -135,4 +136,59 @@ func TestRelayQuotaExhaustion(t *testing.T) {
 			t.Error("no refusal counted")
 		}
 	})
+}
+
+// BenchmarkRelayQuotaExhaustion replays the attack of issue 10, point 4 at
+// the default quotas: 256 addresses of one /24 (127.0.1.0-255) each
+// allocate until refused, every allocation with a session of its own, then
+// newcomers from another network (127.0.2.x, one session each) allocate.
+// It reports how many allocations the attacker got, how long that took,
+// and how many of 32 newcomers got one.
+//
+//	go test -run '^$' -bench RelayQuotaExhaustion -benchtime 1x ./turn/
+func BenchmarkRelayQuotaExhaustion(b *testing.B) {
+	for range b.N {
+		ts := newTestServer(b, func(c *Config) {
+			c.Logger = slog.New(slog.DiscardHandler)
+			c.RelayPortMin, c.RelayPortMax = 10000, 19999 // room for 4,096, below the ephemeral ports
+		})
+		start := time.Now()
+		taken := 0
+		for i := range 256 {
+			from := fmt.Sprintf("127.0.1.%d", i)
+			for j := 0; ; j++ {
+				c := ts.benchClientFrom(b, from, fmt.Sprintf("attacker-%d-%d", i, j))
+				if err := c.allocate(); err != nil {
+					c.close()
+					if stunCode(err) != 486 {
+						b.Fatalf("allocation %d from %s: %v", j, from, err)
+					}
+					break
+				}
+				taken++
+			}
+		}
+		took := time.Since(start)
+		newcomers := 0
+		for i := range 32 {
+			c := ts.benchClientFrom(b, fmt.Sprintf("127.0.2.%d", i+1), fmt.Sprint("newcomer-", i))
+			if c.allocate() == nil {
+				newcomers++
+			}
+		}
+		b.ReportMetric(float64(taken), "attacker-allocs")
+		b.ReportMetric(took.Seconds(), "attack-s")
+		b.ReportMetric(float64(newcomers), "newcomers-of-32")
+	}
+}
+
+// benchClientFrom is clientFrom for a benchmark: a client over UDP from
+// from with a fresh live session.
+func (ts *testServer) benchClientFrom(b *testing.B, from, session string) *turnClient {
+	conn, err := net.ListenPacket("udp4", net.JoinHostPort(from, "0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	user, pass := ts.Credentials(ts.live(session), time.Now())
+	return startClient(b, ts.UDPAddr().String(), conn, user, pass)
 }
