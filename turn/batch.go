@@ -17,11 +17,14 @@ import (
 // Listener slots are larger than pion's 1,600-byte inbound MTU, so that a
 // datagram pion drops for its size is still seen at its full length. Relay
 // slots are pion's own relay buffer (1,600 bytes), which truncates the same
-// way; there is one relay socket per allocation, so their batches are small
-// (8 x 1,600 bytes, made at the first read).
+// way. There is one relay socket per allocation, so their batches are small
+// (8 x 1,600 bytes) and made only once the allocation has relayed
+// relayBatchAfter datagrams towards its client: a text chat's data channel
+// never needs one, a call does within a second or two.
 const (
 	listenBatch, listenBuf = 16, 2048
 	relayBatch, relayBuf   = 8, 1600
+	relayBatchAfter        = 256
 )
 
 // batchReader reads datagrams from a UDP socket with recvmmsg

@@ -7,8 +7,8 @@ import (
 )
 
 // A burst from a peer crosses the batched paths (recvmmsg on the relay
-// socket, sendmmsg to the client, recvmmsg on the listener) whole and in
-// order, and the last datagram of a burst is not held back: each burst is
+// socket, GSO or sendmmsg to the client, recvmmsg on the listener, GSO
+// towards the peer) whole and in order, and the last datagram of a burst is not held back: each burst is
 // read completely before the next is sent.
 func TestRelayBurstsInOrder(t *testing.T) {
 	ts := newTestServer(t, nil)
@@ -21,7 +21,9 @@ func TestRelayBurstsInOrder(t *testing.T) {
 
 	buf := make([]byte, 1500)
 	next := uint32(0)
-	for _, burst := range []int{1, 3, relayBatch, 2*relayBatch + 1, 64} {
+	// The first relayBatchAfter datagrams of an allocation are read one at
+	// a time; the bursts after them go through the batched paths.
+	for _, burst := range []int{relayBatchAfter, 1, 3, relayBatch, 2*relayBatch + 1, 64} {
 		for range burst {
 			p := make([]byte, 100)
 			binary.BigEndian.PutUint32(p, next)

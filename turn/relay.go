@@ -66,8 +66,9 @@ type relayConn struct {
 	client  clientKey              // set by the allocation-created event, under relayRegistry.mu
 	closed  atomic.Bool
 	permits permits      // for the hold (hold.go)
-	batch   *batchReader // only pion's loop of this allocation reads
-	out     *outBatch    // datagrams for the client held until the batch ends (batch.go)
+	batch   *batchReader // only pion's loop of this allocation reads c.batch and c.reads
+	reads   int
+	out     *outBatch // datagrams for the client held until the batch ends (batch.go)
 
 	// For batched writes to peers (batch_peer.go): the raw socket, the
 	// listener loop that last handled this client's data, and a batch
@@ -134,8 +135,11 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // Early in the allocation's life, a datagram that beat its permission is
 // held for it (hold.go).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	if c.batch == nil {
-		c.batch = newBatchReader(c.PacketConn, relayBatch, relayBuf)
+	if c.batch == nil && c.reads < relayBatchAfter {
+		c.reads++
+		if c.reads == relayBatchAfter {
+			c.batch = newBatchReader(c.PacketConn, relayBatch, relayBuf)
+		}
 	}
 	var n int
 	var addr net.Addr
