@@ -179,11 +179,16 @@ func (r *refusalMarks) take(a net.Addr) (stun.ErrorCode, bool) {
 }
 
 // rewrite returns p, or, when p is a STUN error response and a refusal is
-// marked for dst, the same response with the marked error code. Any write
-// to dst consumes the mark, so a stale mark cannot touch a later answer.
+// marked for dst, the same response with the marked error code. Only an
+// error response consumes the mark: relayed data written to the same client
+// between the hook and pion's answer (an allocation's peer traffic) must not
+// take it.
 func (r *refusalMarks) rewrite(p []byte, dst net.Addr, realm string) []byte {
+	if !isErrorResponse(p) {
+		return p
+	}
 	code, ok := r.take(dst)
-	if !ok || !stun.IsMessage(p) {
+	if !ok {
 		return p
 	}
 	m := &stun.Message{Raw: append([]byte(nil), p...)}
@@ -197,4 +202,12 @@ func (r *refusalMarks) rewrite(p []byte, dst net.Addr, realm string) []byte {
 		return p
 	}
 	return out.Raw
+}
+
+// isErrorResponse is a cheap first look at a datagram written to a client:
+// a STUN message (two zero bits, the magic cookie) of the error class (both
+// class bits set, RFC 8489 section 5).
+func isErrorResponse(p []byte) bool {
+	return len(p) >= 20 && p[0]&0xc0 == 0 && p[0]&0x01 != 0 && p[1]&0x10 != 0 &&
+		p[4] == 0x21 && p[5] == 0x12 && p[6] == 0xa4 && p[7] == 0x42
 }

@@ -18,9 +18,17 @@ const (
 	DefaultRelayPortMax  = 65535
 	DefaultRealm         = "parley"
 	DefaultCredentialTTL = 24 * time.Hour
-	DefaultMaxPerSession = 4
-	DefaultMaxPerPrefix  = 16
-	DefaultMaxTotal      = 4096
+	// A browser allocates on the relay once per TURN URL (UDP, TCP, TLS)
+	// and network interface for each peer connection: a full room of 8 is
+	// 7 connections of 3 allocations (21) on one interface, with room for
+	// an ICE restart in flight or a second interface.
+	DefaultMaxPerSession = 32
+	// Two people in a full room behind one address (a home, a small office).
+	DefaultMaxPerPrefix = 64
+	DefaultMaxTotal     = 4096
+	// DefaultNetworkShare: by default a network may hold 1/16 of MaxTotal
+	// (256 of 4096), and never less than MaxPerPrefix.
+	DefaultNetworkShare = 16
 
 	// Disabled as a listen address turns that listener off.
 	Disabled = "-"
@@ -81,10 +89,20 @@ type Config struct {
 	// for every authenticated TURN request, like SessionLive.
 	Banned func(addr netip.Addr) bool
 
-	// MaxPerSession, MaxPerPrefix and MaxTotal cap allocations per session,
-	// per client prefix (IPv4 /32, IPv6 /64) and in all; 4, 16 and 4096 by
-	// default. The allocation over a cap gets 486 (Allocation Quota Reached).
-	MaxPerSession, MaxPerPrefix, MaxTotal int
+	// MaxPerSession, MaxPerPrefix, MaxPerNetwork and MaxTotal cap
+	// allocations per session, per client address (IPv4 /32, IPv6 /64),
+	// per client network (IPv4 /24, IPv6 /48) and in all; 32, 64,
+	// max(MaxTotal/16, MaxPerPrefix) and 4096 by default. Once the relay is
+	// three quarters full, only networks holding fewer than MaxPerSession
+	// allocations get more (a reserve for newcomers; quota.go). The
+	// allocation over a cap gets 486 (Allocation Quota Reached).
+	MaxPerSession, MaxPerPrefix, MaxPerNetwork, MaxTotal int
+
+	// MaxConnsPerPrefix and MaxConns cap TURN over TCP and TLS connections
+	// per client prefix (IPv4 /32, IPv6 /64) and in all; MaxPerPrefix and
+	// MaxTotal by default, since a connection carries at most one
+	// allocation. A connection over a cap is closed at accept.
+	MaxConnsPerPrefix, MaxConns int
 
 	// ReadLoops is the number of UDP sockets, each with its own read loop,
 	// bound to the UDP listen address with SO_REUSEPORT; GOMAXPROCS by
@@ -135,6 +153,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxTotal == 0 {
 		c.MaxTotal = DefaultMaxTotal
 	}
+	if c.MaxPerNetwork == 0 {
+		c.MaxPerNetwork = max(c.MaxTotal/DefaultNetworkShare, c.MaxPerPrefix)
+	}
+	if c.MaxConnsPerPrefix == 0 {
+		c.MaxConnsPerPrefix = c.MaxPerPrefix
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = c.MaxTotal
+	}
 	if c.ReadLoops == 0 {
 		c.ReadLoops = runtime.GOMAXPROCS(0)
 	}
@@ -158,7 +185,8 @@ func (c *Config) validate() error {
 		return ErrNoListener
 	case c.RelayPortMin < 1 || c.RelayPortMax > 65535 || c.RelayPortMin > c.RelayPortMax:
 		return fmt.Errorf("%w: %d-%d", ErrBadRelayPorts, c.RelayPortMin, c.RelayPortMax)
-	case c.MaxPerSession < 0 || c.MaxPerPrefix < 0 || c.MaxTotal < 0 || c.ReadLoops < 0 || c.CredentialTTL < 0:
+	case c.MaxPerSession < 0 || c.MaxPerPrefix < 0 || c.MaxPerNetwork < 0 || c.MaxTotal < 0 || c.ReadLoops < 0 || c.CredentialTTL < 0,
+		c.MaxConnsPerPrefix < 0 || c.MaxConns < 0:
 		return ErrBadLimit
 	case c.PublicIP.IsValid() && !c.PublicIP.Unmap().Is4():
 		return ErrBadPublicIP

@@ -17,4 +17,7 @@ var (
 	ErrCloseTimeout        = errors.New("turn: close timed out waiting for relay goroutines")
 	ErrRelayPort           = errors.New("turn: requested relay port outside the relay range")
 	ErrTCPRelay            = errors.New("turn: TCP relay allocations are not supported")
+
+	errBadFrame     = errors.New("turn: not TURN framing")
+	errFrameTooLong = errors.New("turn: frame over the size limit")
 )

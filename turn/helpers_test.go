@@ -272,13 +272,23 @@ func (c *turnClient) channelBind(t testing.TB, peer netip.AddrPort, num uint16) 
 		m.Add(stun.AttrChannelNumber, []byte{byte(num >> 8), byte(num), 0, 0})
 		return nil
 	})
-	res := c.request(t, stun.MethodChannelBind, peerAddress(peer), ch)
+	return answerCode(c.request(t, stun.MethodChannelBind, peerAddress(peer), ch))
+}
+
+// createPermission asks for a permission to peer and returns the STUN error
+// code of the answer, 0 on success, -1 for an error without a code.
+func (c *turnClient) createPermission(t testing.TB, peer netip.AddrPort) int {
+	t.Helper()
+	return answerCode(c.request(t, stun.MethodCreatePermission, peerAddress(peer)))
+}
+
+func answerCode(res *stun.Message) int {
 	if res.Type.Class == stun.ClassSuccessResponse {
 		return 0
 	}
 	var code stun.ErrorCodeAttribute
 	if err := code.GetFrom(res); err != nil {
-		return -1 // an error answer without a code
+		return -1
 	}
 	return int(code.Code)
 }

@@ -17,7 +17,7 @@ import (
 // pion formats client and peer addresses, five-tuples and usernames into its
 // log lines. Nothing with an address may reach a log (privacy invariant 2),
 // so every line goes through redact, which blanks anything that looks like
-// an IP address, a host:port, or a long hex run (the %x of an address, a
+// an IP address with its port, or a long hex run (the %x of an address, a
 // session id inside a username).
 type pionLoggerFactory struct{ l *slog.Logger }
 
@@ -57,10 +57,12 @@ func (p *pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelError
 var redactRE = regexp.MustCompile(
 	// TURN REST usernames ("expiry:session", pion prints them on refusals),
 	// IPv6 (any token of hex digits, dots and at least two colons, with
-	// optional brackets and zone), IPv4 dotted quads, and hex runs of 16+.
+	// optional brackets and zone), IPv4 dotted quads, each with the port
+	// that follows it (a client's source port tells clients apart as well
+	// as its address does), and hex runs of 16+.
 	`\d{6,}:\S+` +
-		`|\[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%[0-9A-Za-z]+)?\]?` +
-		`|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}` +
+		`|\[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%[0-9A-Za-z]+)?\]?(:\d+)?` +
+		`|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(:\d+)?` +
 		`|[0-9A-Fa-f]{16,}`)
 
 // userRE finds the username pion appends to a refusal, whatever its form.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -24,9 +25,10 @@ func listenOn2(c *Config) {
 }
 
 // Every forbidden address form is refused for CreatePermission and for
-// ChannelBind, by a real pion client talking to the real relay. The IPv6
-// forms are judged at the permission level: this host has no IPv6 route
-// beyond ::1, and nothing is sent to any of them either way.
+// ChannelBind, by a real pion client talking to the real relay, with 403
+// Forbidden (RFC 8656), not 401. The IPv6 forms are judged at the permission
+// level: this host has no IPv6 route beyond ::1, and nothing is sent to any
+// of them either way.
 func TestPeerPolicyForbidden(t *testing.T) {
 	ts := newTestServer(t, listenOn2)
 	c := ts.sessionClient(t, ts.live("prober"))
@@ -39,12 +41,15 @@ func TestPeerPolicyForbidden(t *testing.T) {
 			if err := c.CreatePermission(net.UDPAddrFromAddrPort(peer)); err == nil {
 				t.Error("CreatePermission succeeded")
 			}
-			if code := c.channelBind(t, peer, uint16(0x4000+i)); code == 0 {
-				t.Error("ChannelBind succeeded")
+			if code := c.createPermission(t, peer); code != 403 {
+				t.Errorf("CreatePermission answered %d, want 403", code)
+			}
+			if code := c.channelBind(t, peer, uint16(0x4000+i)); code != 403 {
+				t.Errorf("ChannelBind answered %d, want 403", code)
 			}
 		})
 	}
-	if got, want := ts.Stats().Refused.Policy, uint64(2*len(forbidden)); got != want {
+	if got, want := ts.Stats().Refused.Policy, uint64(3*len(forbidden)); got != want {
 		t.Errorf("policy refusals %d, want %d", got, want)
 	}
 }
@@ -209,7 +214,8 @@ func TestCaptureSeesPlaintext(t *testing.T) {
 	eventually(t, "the canary in the capture", func() bool { found, _ := cap.contains(canary); return found })
 }
 
-// The policy holds on the TCP and TLS listeners too, not just UDP.
+// The policy holds on the TCP and TLS listeners too, not just UDP, with the
+// same 403 answers.
 func TestPeerPolicyEveryTransport(t *testing.T) {
 	cfg := selfSignedTLS(t)
 	ts := newTestServer(t, func(c *Config) {
@@ -236,12 +242,77 @@ func TestPeerPolicyEveryTransport(t *testing.T) {
 			c.mustAllocate(t)
 			for i, s := range []string{"127.0.0.1", "10.0.0.5", "169.254.169.254", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "fe80::1"} {
 				peer := netip.AddrPortFrom(netip.MustParseAddr(s), 80)
-				if err := c.CreatePermission(net.UDPAddrFromAddrPort(peer)); err == nil {
-					t.Errorf("%s: CreatePermission succeeded", s)
+				if code := c.createPermission(t, peer); code != 403 {
+					t.Errorf("%s: CreatePermission answered %d, want 403", s, code)
 				}
-				if code := c.channelBind(t, peer, uint16(0x4000+i)); code == 0 {
-					t.Errorf("%s: ChannelBind succeeded", s)
+				if code := c.channelBind(t, peer, uint16(0x4000+i)); code != 403 {
+					t.Errorf("%s: ChannelBind answered %d, want 403", s, code)
 				}
+			}
+		})
+	}
+}
+
+// Issue 10, point 13: the relay reached any UDP socket on the server's own
+// addresses inside the relay port range, not only its own relay sockets;
+// the default range overlaps Linux's ephemeral ports, and a wildcard
+// listener counts loopback and LAN addresses as own. Now only live relay
+// allocations are reachable there: a socket of another program on a relay
+// port gets nothing, neither while it never was a relay port nor after a
+// relay socket on that port closed, and relay to relay still works.
+func TestRelayReachesNonRelaySockets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		listen string // the TURN listeners' host
+		own    string // an own address where the other program listens
+	}{
+		{"specific", "127.0.0.2", "127.0.0.2"},
+		{"wildcard", "0.0.0.0", "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config) {
+				c.UDPListen, c.TCPListen = tc.listen+":0", tc.listen+":0"
+			})
+			// Another program's socket on the first port of the relay range.
+			other := udpSink(t, net.JoinHostPort(tc.own, strconv.Itoa(ts.cfg.RelayPortMin)))
+			server := net.JoinHostPort("127.0.0.2", strconv.Itoa(port(ts.UDPAddr())))
+			if tc.listen == "0.0.0.0" {
+				server = net.JoinHostPort("127.0.0.1", strconv.Itoa(port(ts.UDPAddr())))
+			}
+			client := func(name string) *turnClient {
+				user, pass := ts.Credentials(ts.live(name), time.Now())
+				ts.secrets = append(ts.secrets, pass)
+				conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return startClient(t, server, conn, user, pass)
+			}
+			a, b := client("alice"), client("bob")
+			relayA, relayB := a.mustAllocate(t), b.mustAllocate(t)
+			mustRelay(t, relayA, relayB, []byte("relay-to-relay"))
+
+			secret := []byte("to-another-program")
+			if _, err := relayA.WriteTo(secret, other.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the datagram dropped", func() bool { return ts.Stats().Dropped >= 1 })
+			if got := readWithin(other, 100*time.Millisecond); got != nil {
+				t.Fatalf("a non-relay socket on an own address received %q", got)
+			}
+
+			// bob's allocation ends; another program takes its port.
+			bobsPort := addrPort(relayB.LocalAddr()).Port()
+			b.close()
+			eventually(t, "bob's relay socket closed", func() bool { return !ts.relays.live(bobsPort) })
+			taken := udpSink(t, net.JoinHostPort(tc.own, strconv.Itoa(int(bobsPort))))
+			dropped := ts.Stats().Dropped
+			if _, err := relayA.WriteTo(secret, taken.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the datagram dropped", func() bool { return ts.Stats().Dropped > dropped })
+			if got := readWithin(taken, 100*time.Millisecond); got != nil {
+				t.Fatalf("the socket that took a closed relay's port received %q", got)
 			}
 		})
 	}

@@ -10,7 +10,8 @@ import (
 // by every listener and relay socket.
 //
 // The order of the decision matters:
-//  1. the server's own addresses are reachable only on the relay port range
+//  1. the server's own addresses are reachable only on the relay port range,
+//     and there only on ports that hold one of the relay's live allocations
 //     (the relay-to-relay path between two people who both hide their IP);
 //     any other port of ours (signaling, admin, TURN listeners) is refused,
 //     even when an allow-list entry covers the address;
@@ -21,6 +22,12 @@ type Policy struct {
 	allow              []netip.Prefix
 	own                []netip.Addr // unmapped, zone-less
 	relayMin, relayMax uint16
+	// relayLive, when set, says whether a port of the relay range holds one
+	// of this relay's live allocations. Only those may be reached on an own
+	// address: the range overlaps Linux's ephemeral ports (32768-60999), so
+	// other programs' sockets live there too. Nil (a pure policy, as in the
+	// fuzz tests) takes the whole range.
+	relayLive func(port uint16) bool
 }
 
 // NewPolicy returns the policy for a relay whose own addresses are own and
@@ -51,7 +58,16 @@ func (p *Policy) Allowed(ap netip.AddrPort) bool {
 // port: it is true when some port of a may be reached. Ports are enforced
 // again on every datagram by the relay socket wrapper.
 func (p *Policy) AllowedIP(a netip.Addr) bool {
+	if p.isOwn(a) {
+		return true // its relay ports, when they hold allocations
+	}
 	return p.Allowed(netip.AddrPortFrom(a, p.relayMin))
+}
+
+// isOwn reports whether a, plainly (not wrapped in another form), is one of
+// the server's own addresses.
+func (p *Policy) isOwn(a netip.Addr) bool {
+	return slices.Contains(p.own, a.Unmap().WithZone(""))
 }
 
 // decide returns the verdict and, for refusals, the kind of range that
@@ -73,10 +89,13 @@ func (p *Policy) decide(ap netip.AddrPort) (kind string, ok bool) {
 	// an own address counts; an own address wrapped in NAT64, 6to4 or Teredo
 	// is refused on every port.
 	if slices.Contains(p.own, a) {
-		if ap.Port() >= p.relayMin && ap.Port() <= p.relayMax {
-			return "", true
+		if ap.Port() < p.relayMin || ap.Port() > p.relayMax {
+			return "own-address", false
 		}
-		return "own-address", false
+		if p.relayLive != nil && !p.relayLive(ap.Port()) {
+			return "own-not-relay", false
+		}
+		return "", true
 	}
 	for _, e := range v4s[:n] {
 		if slices.Contains(p.own, e) {

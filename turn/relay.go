@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pionturn "github.com/pion/turn/v4"
+	"golang.org/x/net/ipv4"
 )
 
 // relayGenerator wraps pion's port-range generator so that every relay
@@ -39,6 +41,8 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 		conn = g.srv.cfg.WrapPacketConn(conn)
 	}
 	rc := &relayConn{PacketConn: conn, srv: g.srv}
+	rc.udp, _ = conn.(*net.UDPConn) // nil when a test wraps it: no batched writes then
+	rc.permits.init(time.Now(), *g.srv.hold.Load())
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		rc.port = ua.Port
 	}
@@ -59,13 +63,34 @@ type relayConn struct {
 	srv     *Server
 	port    int
 	session atomic.Pointer[string] // set by the allocation-created event
+	client  clientKey              // set by the allocation-created event, under relayRegistry.mu
 	closed  atomic.Bool
+	permits permits      // for the hold (hold.go)
+	batch   *batchReader // only pion's loop of this allocation reads c.batch and c.reads
+	reads   int
+	out     *outBatch // datagrams for the client held until the batch ends (batch.go)
+
+	// For batched writes to peers (batch_peer.go): the raw socket, the
+	// listener loop that last handled this client's data, and a batch
+	// writer made on that loop.
+	udp  *net.UDPConn
+	loop atomic.Pointer[listenConn]
+	wpc  *ipv4.PacketConn
 
 	// last caches the latest allowed destination: an allocation mostly
 	// talks to one peer, so the policy runs once per new destination. Only
 	// pion's request loop of this allocation writes, but atomics keep it
 	// safe regardless.
-	last atomic.Pointer[netip.AddrPort]
+	last atomic.Pointer[allowedDst]
+}
+
+// allowedDst is a destination the policy allowed; own marks one of the
+// server's own addresses, whose relay port must still hold a live
+// allocation at every datagram (it may close, and its port be reused by
+// another program, while the destination is cached).
+type allowedDst struct {
+	ap  netip.AddrPort
+	own bool
 }
 
 // WriteTo sends a client's datagram to a peer, unless the policy refuses the
@@ -78,13 +103,24 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return len(p), nil
 	}
 	ap := ua.AddrPort()
-	if last := c.last.Load(); last == nil || *last != ap {
+	last := c.last.Load()
+	if last == nil || last.ap != ap {
 		if kind, ok := c.srv.policy.decide(ap); !ok {
 			c.srv.stats.dropped.Add(1)
 			c.srv.log.Debug("turn relay datagram dropped", "kind", kind)
 			return len(p), nil
 		}
-		c.last.Store(&ap)
+		last = &allowedDst{ap: ap, own: c.srv.policy.isOwn(ap.Addr())}
+		c.last.Store(last)
+	} else if last.own && !c.srv.relays.live(ap.Port()) {
+		c.srv.stats.dropped.Add(1)
+		c.srv.log.Debug("turn relay datagram dropped", "kind", "own-not-relay")
+		return len(p), nil
+	}
+	if c.heldByLoop(p, ua) {
+		c.srv.stats.packets.Add(1)
+		c.srv.stats.bytes.Add(uint64(len(p)))
+		return len(p), nil
 	}
 	n, err := c.PacketConn.WriteTo(p, addr)
 	if err == nil {
@@ -96,11 +132,37 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 // ReadFrom receives a peer's datagram for the client. pion drops those from
 // peers without a permission after this, so the counters include them.
+// Early in the allocation's life, a datagram that beat its permission is
+// held for it (hold.go).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(p)
+	if c.batch == nil && c.reads < relayBatchAfter {
+		c.reads++
+		if c.reads == relayBatchAfter {
+			c.batch = newBatchReader(c.PacketConn, relayBatch, relayBuf)
+		}
+	}
+	var n int
+	var addr net.Addr
+	var err error
+	if c.batch != nil {
+		if !c.batch.pending() {
+			c.flush() // about to wait for the socket: nothing may linger
+		}
+		n, addr, err = c.batch.ReadFrom(p)
+		n = min(n, len(p)) // a plain read truncates to the buffer too
+	} else {
+		n, addr, err = c.PacketConn.ReadFrom(p)
+	}
+	if err != nil {
+		c.dropOut() // the socket is closed: pion ends the allocation
+		return n, addr, err
+	}
 	if err == nil {
 		c.srv.stats.packets.Add(1)
 		c.srv.stats.bytes.Add(uint64(n))
+		if c.permits.active.Load() {
+			c.awaitPermission(addr)
+		}
 	}
 	return n, addr, err
 }
@@ -113,15 +175,43 @@ func (c *relayConn) Close() error {
 		return nil
 	}
 	c.srv.relays.remove(c)
+	c.permits.close()
 	return c.PacketConn.Close()
 }
 
 // relayRegistry tracks open relay sockets by port, for EndSession, for the
-// allocation-created event and for Close.
+// allocation-created event, for the own-address rule and for Close, and by
+// client transport address, for the hold.
 type relayRegistry struct {
-	mu     sync.Mutex // guards the fields below
+	// livePorts has a bit per port that holds a live relay socket, read
+	// without the lock on every datagram to an own address.
+	livePorts [65536 / 64]atomic.Uint64
+
+	// byClient maps a client transport address to its relay socket; read
+	// on every datagram written to a client, so a sync.Map (written only
+	// when an allocation starts or ends).
+	byClient sync.Map // clientKey -> *relayConn
+
+	mu     sync.Mutex // guards the fields below and relayConn.client
 	closed bool
 	byPort map[int]*relayConn
+}
+
+// live reports whether port holds one of this relay's open relay sockets.
+func (r *relayRegistry) live(port uint16) bool {
+	return r.livePorts[port/64].Load()&(1<<(port%64)) != 0
+}
+
+func (r *relayRegistry) setLive(port int, on bool) {
+	if port <= 0 || port > 65535 {
+		return
+	}
+	w, bit := &r.livePorts[port/64], uint64(1)<<(port%64)
+	if on {
+		w.Or(bit)
+	} else {
+		w.And(^bit)
+	}
 }
 
 func (r *relayRegistry) add(c *relayConn) bool {
@@ -134,6 +224,7 @@ func (r *relayRegistry) add(c *relayConn) bool {
 		r.byPort = make(map[int]*relayConn)
 	}
 	r.byPort[c.port] = c
+	r.setLive(c.port, true)
 	return true
 }
 
@@ -142,7 +233,34 @@ func (r *relayRegistry) remove(c *relayConn) {
 	defer r.mu.Unlock()
 	if r.byPort[c.port] == c {
 		delete(r.byPort, c.port)
+		r.setLive(c.port, false)
 	}
+	r.byClient.CompareAndDelete(c.client, c)
+}
+
+// bindClient records which client owns the relay socket on port.
+func (r *relayRegistry) bindClient(port int, client net.Addr) *relayConn {
+	k, ok := clientKeyOf(client)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.byPort[port]
+	if c == nil || !ok {
+		return c
+	}
+	c.client = k
+	r.byClient.Store(k, c)
+	return c
+}
+
+func (r *relayRegistry) byClientAddr(client net.Addr) *relayConn {
+	k, ok := clientKeyOf(client)
+	if !ok {
+		return nil
+	}
+	if c, ok := r.byClient.Load(k); ok {
+		return c.(*relayConn)
+	}
+	return nil
 }
 
 func (r *relayRegistry) byRelayPort(port int) *relayConn {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/stun/v3"
 	pionturn "github.com/pion/turn/v4"
 )
 
@@ -42,10 +43,15 @@ type Server struct {
 	pcfg pionturn.ServerConfig // as handed to pion; tests inspect it
 
 	quotas *quotas
-	marks  refusalMarks
-	relays relayRegistry
-	loops  loops
-	stats  counters
+	// hold and tcpTimes are the constants of hold.go and listen.go, behind
+	// pointers so that a test may shorten them on a running relay.
+	hold     atomic.Pointer[holdLimits]
+	tcpTimes atomic.Pointer[tcpTimes]
+	conns    connCaps
+	marks    refusalMarks
+	relays   relayRegistry
+	loops    loops
+	stats    counters
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -61,8 +67,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		quotas: newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxTotal),
+		quotas: newQuotas(cfg.MaxPerSession, cfg.MaxPerPrefix, cfg.MaxPerNetwork, cfg.MaxTotal),
 	}
+	s.hold.Store(&defaultHold)
+	s.tcpTimes.Store(&defaultTCPTimes)
 	if err := s.bind(); err != nil {
 		s.closeRaw()
 		return nil, err
@@ -77,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		s.host = s.publicIP.String()
 	}
 	s.policy = NewPolicy(cfg.AllowPeers, s.ownAddrs(), uint16(cfg.RelayPortMin), uint16(cfg.RelayPortMax))
+	s.policy.relayLive = s.relays.live
 
 	s.pcfg = s.serverConfig()
 	if err := checkPermissionHandlers(&s.pcfg); err != nil {
@@ -278,10 +287,12 @@ func checkPermissionHandlers(cfg *pionturn.ServerConfig) error {
 }
 
 // permissionHandler is pion's PermissionHandler for CreatePermission and
-// ChannelBind: the peer's IP must pass the policy.
-func (s *Server) permissionHandler(_ net.Addr, peer net.IP) bool {
+// ChannelBind: the peer's IP must pass the policy. A refusal is answered
+// 403 on every transport.
+func (s *Server) permissionHandler(client net.Addr, peer net.IP) bool {
 	a, ok := netip.AddrFromSlice(peer)
-	if ok && s.policy.AllowedIP(a) {
+	if ok && s.policy.AllowedIP(a.Unmap()) {
+		s.permissionDecided(client, a.Unmap())
 		return true
 	}
 	kind := "invalid"
@@ -289,6 +300,11 @@ func (s *Server) permissionHandler(_ net.Addr, peer net.IP) bool {
 		kind, _ = s.policy.decide(netip.AddrPortFrom(a, s.policy.relayMin))
 	}
 	s.stats.refusedPolicy.Add(1)
+	// RFC 8656 (sections 9.1 and 11.2): a peer the server's policy forbids
+	// gets 403 Forbidden. pion answers a CreatePermission with an error that
+	// has no code and a ChannelBind with 401, which makes clients retry
+	// their credentials; the listener wrapper rewrites the answer.
+	s.marks.set(client, stun.CodeForbidden)
 	s.log.Debug("turn peer refused", "kind", kind)
 	return false
 }
@@ -296,7 +312,7 @@ func (s *Server) permissionHandler(_ net.Addr, peer net.IP) bool {
 // quotaHandler is pion's QuotaHandler, called before each allocation.
 func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 	_, id, _ := parseUsername(username)
-	if kind := s.quotas.reserve(s.cfg.Clock(), id, prefix.OfNet(src)); kind != "" {
+	if kind := s.quotas.reserve(s.cfg.Clock(), id, prefix.AddrOf(src)); kind != "" {
 		s.stats.refusedQuota.Add(1)
 		s.log.Debug("turn allocation over quota", "limit", kind)
 		return false
@@ -306,10 +322,10 @@ func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 
 func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
 	_, id, _ := parseUsername(username)
-	s.quotas.created(id, prefix.OfNet(src))
+	s.quotas.created(id, prefix.AddrOf(src))
 	s.stats.allocTotal.Add(1)
 	if ua, ok := relay.(*net.UDPAddr); ok {
-		if rc := s.relays.byRelayPort(ua.Port); rc != nil {
+		if rc := s.relays.bindClient(ua.Port, src); rc != nil {
 			rc.session.Store(&id)
 		}
 	}
@@ -317,7 +333,7 @@ func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, rel
 
 func (s *Server) onAllocationDeleted(src, _ net.Addr, _, username, _ string) {
 	_, id, _ := parseUsername(username)
-	s.quotas.deleted(id, prefix.OfNet(src))
+	s.quotas.deleted(id, prefix.AddrOf(src))
 }
 
 // EndSession closes the relay allocations of a session that ended or was

@@ -114,7 +114,8 @@ func TestDefaults(t *testing.T) {
 	}
 	c := ts.cfg
 	if c.RelayPortMin != 49152 || c.RelayPortMax != 65535 || c.Realm != "parley" ||
-		c.CredentialTTL != 24*time.Hour || c.MaxPerSession != 4 || c.MaxPerPrefix != 16 || c.MaxTotal != 4096 {
+		c.CredentialTTL != 24*time.Hour || c.MaxPerSession != 32 || c.MaxPerPrefix != 64 || c.MaxPerNetwork != 256 ||
+		c.MaxTotal != 4096 || c.MaxConnsPerPrefix != 64 || c.MaxConns != 4096 {
 		t.Errorf("defaults %+v", c)
 	}
 	relay := ts.sessionClient(t, ts.live("d")).mustAllocate(t)
@@ -218,4 +219,27 @@ func selfSignedTLS(t testing.TB) *tls.Config {
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}},
 	}
+}
+
+// The default listen address (":3478") is a dual-stack socket: datagrams
+// from IPv4 clients arrive as IPv4-mapped IPv6 addresses, through the
+// batched reads (recvmmsg) too, and the relay serves them like any other.
+func TestDualStackListener(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.UDPListen, c.TCPListen = ":0", ":0"
+		c.PublicIP = netip.MustParseAddr("127.0.0.1")
+	})
+	dial := fmt.Sprintf("127.0.0.1:%d", port(ts.UDPAddr()))
+	client := func(name string) *turnClient {
+		user, pass := ts.Credentials(ts.live(name), time.Now())
+		ts.secrets = append(ts.secrets, pass)
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startClient(t, dial, conn, user, pass)
+	}
+	relayA, relayB := client("alice").mustAllocate(t), client("bob").mustAllocate(t)
+	mustRelay(t, relayA, relayB, []byte("dual-stack"))
+	mustRelay(t, relayB, relayA, []byte("dual-stack-back"))
 }

@@ -10,6 +10,7 @@ type Stats struct {
 	BytesRelayed     uint64 // payload bytes through relay sockets, both directions
 	PacketsRelayed   uint64 // datagrams through relay sockets, both directions
 	Dropped          uint64 // datagrams a client asked to relay that the peer policy refused
+	Held             uint64 // peer datagrams held for a permission on its way (hold.go)
 	Refused          Refused
 }
 
@@ -18,12 +19,15 @@ type Refused struct {
 	Auth   uint64 // 401: malformed, expired, tampered or wrong credential, ended session
 	Banned uint64 // 403: the client's address is banned
 	Quota  uint64 // 486: an allocation over a quota
-	Policy uint64 // CreatePermission or ChannelBind to a forbidden peer
+	Policy uint64 // 403: CreatePermission or ChannelBind to a forbidden peer
+	Conns  uint64 // TCP or TLS connections over a cap, closed at accept
+	Frames uint64 // TCP or TLS connections closed for a frame that is not TURN or too long
 }
 
 type counters struct {
-	allocTotal, bytes, packets, dropped                     atomic.Uint64
+	allocTotal, bytes, packets, dropped, held               atomic.Uint64
 	refusedAuth, refusedBanned, refusedQuota, refusedPolicy atomic.Uint64
+	refusedConns, refusedFrames                             atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -34,11 +38,14 @@ func (s *Server) Stats() Stats {
 		BytesRelayed:     s.stats.bytes.Load(),
 		PacketsRelayed:   s.stats.packets.Load(),
 		Dropped:          s.stats.dropped.Load(),
+		Held:             s.stats.held.Load(),
 		Refused: Refused{
 			Auth:   s.stats.refusedAuth.Load(),
 			Banned: s.stats.refusedBanned.Load(),
 			Quota:  s.stats.refusedQuota.Load(),
 			Policy: s.stats.refusedPolicy.Load(),
+			Conns:  s.stats.refusedConns.Load(),
+			Frames: s.stats.refusedFrames.Load(),
 		},
 	}
 }

@@ -107,20 +107,23 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	}
 	if cfg.TURNListen != "off" {
 		nc.Relay = &turn.Config{
-			UDPListen:     cfg.TURNListen,
-			TCPListen:     cfg.TURNListen,
-			TLSListen:     cfg.TURNTLSListen,
-			TLS:           a.tls.turnConfig(),
-			PublicIP:      cfg.TURNPublicIP,
-			Host:          a.tls.turnHost(cfg.TURNHost),
-			RelayPortMin:  cfg.TURNRelayPorts[0],
-			RelayPortMax:  cfg.TURNRelayPorts[1],
-			Realm:         cfg.TURNRealm,
-			AllowPeers:    cfg.TURNAllowPeers,
-			MaxPerSession: cfg.TURNMaxSession,
-			MaxPerPrefix:  cfg.TURNMaxPerAddr,
-			MaxTotal:      cfg.TURNMaxTotal,
-			Logger:        log.With("component", "turn"),
+			UDPListen:         cfg.TURNListen,
+			TCPListen:         cfg.TURNListen,
+			TLSListen:         cfg.TURNTLSListen,
+			TLS:               a.tls.turnConfig(),
+			PublicIP:          cfg.TURNPublicIP,
+			Host:              a.tls.turnHost(cfg.TURNHost),
+			RelayPortMin:      cfg.TURNRelayPorts[0],
+			RelayPortMax:      cfg.TURNRelayPorts[1],
+			Realm:             cfg.TURNRealm,
+			AllowPeers:        cfg.TURNAllowPeers,
+			MaxPerSession:     cfg.TURNMaxSession,
+			MaxPerPrefix:      cfg.TURNMaxPerAddr,
+			MaxTotal:          cfg.TURNMaxTotal,
+			MaxPerNetwork:     cfg.TURNMaxPerNet,
+			MaxConnsPerPrefix: cfg.TURNMaxConnsPerAddr,
+			MaxConns:          cfg.TURNMaxConns,
+			Logger:            log.With("component", "turn"),
 		}
 	}
 	if cfg.NATSURL != "" || cfg.ClusterListen != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/parley-chat/parley/matcher"
 	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/signaling/proto"
+	"github.com/parley-chat/parley/turn"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -47,16 +48,19 @@ type Config struct {
 	HideIPDefault   bool
 	MaxConnsPerAddr int
 
-	TURNListen     string
-	TURNTLSListen  string
-	TURNPublicIP   netip.Addr
-	TURNHost       string
-	TURNRelayPorts [2]int
-	TURNAllowPeers []netip.Prefix
-	TURNRealm      string
-	TURNMaxPerAddr int
-	TURNMaxSession int
-	TURNMaxTotal   int
+	TURNListen          string
+	TURNTLSListen       string
+	TURNPublicIP        netip.Addr
+	TURNHost            string
+	TURNRelayPorts      [2]int
+	TURNAllowPeers      []netip.Prefix
+	TURNRealm           string
+	TURNMaxPerAddr      int
+	TURNMaxSession      int
+	TURNMaxTotal        int
+	TURNMaxPerNet       int
+	TURNMaxConnsPerAddr int
+	TURNMaxConns        int
 
 	AdminListen string
 	AdminToken  string // PARLEY_ADMIN_TOKEN only
@@ -120,9 +124,12 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.StringVar(&raw.relayPorts, "turn-relay-ports", "49152-65535", "UDP port range of relay allocations")
 	fs.StringVar(&raw.allowPeers, "turn-allow-peers", "", "comma-separated CIDRs the relay may reach despite the peer policy (LAN setups, tests)")
 	fs.StringVar(&c.TURNRealm, "turn-realm", "parley", "TURN realm")
-	fs.IntVar(&c.TURNMaxSession, "turn-max-per-session", 4, "relay allocations per session")
-	fs.IntVar(&c.TURNMaxPerAddr, "turn-max-per-addr", 16, "relay allocations per IPv4 address or IPv6 /64")
-	fs.IntVar(&c.TURNMaxTotal, "turn-max-total", 4096, "relay allocations in total")
+	fs.IntVar(&c.TURNMaxSession, "turn-max-per-session", turn.DefaultMaxPerSession, "relay allocations per session")
+	fs.IntVar(&c.TURNMaxPerAddr, "turn-max-per-addr", turn.DefaultMaxPerPrefix, "relay allocations per IPv4 address or IPv6 /64")
+	fs.IntVar(&c.TURNMaxTotal, "turn-max-total", turn.DefaultMaxTotal, "relay allocations in total")
+	fs.IntVar(&c.TURNMaxPerNet, "turn-max-per-network", 0, "relay allocations per IPv4 /24 or IPv6 /48 (default 1/16 of --turn-max-total, at least --turn-max-per-addr)")
+	fs.IntVar(&c.TURNMaxConnsPerAddr, "turn-max-conns-per-addr", 0, "TURN over TCP and TLS connections per IPv4 address or IPv6 /64 (default --turn-max-per-addr)")
+	fs.IntVar(&c.TURNMaxConns, "turn-max-conns", 0, "TURN over TCP and TLS connections in total (default --turn-max-total)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "metrics, health and admin API address (PARLEY_ADMIN_TOKEN enables the admin API); \"off\" disables")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS and TURN over TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")

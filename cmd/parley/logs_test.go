@@ -123,6 +123,8 @@ func TestRedactAddrs(t *testing.T) {
 		{"http: panic serving [2001:db8::1]:443: boom", "http: panic serving <addr>: boom"},
 		{"from ::ffff:198.51.100.1 and fe80::1%eth0", "from <addr> and <addr>"},
 		{"http2: server: error reading preface from client 10.0.0.1:9", "http2: server: error reading preface from client <addr>"},
+		{"from [fe80::1%eth0]:55886 and [::ffff:192.0.2.1]:443", "from <addr> and <addr>"},
+		{"from 192.0.2.7:55886->198.51.100.1:8080", "from <addr>-><addr>"},
 		{"nothing here: 404", "nothing here: 404"},
 	} {
 		if got := redactAddrs(tc.in); got != tc.want {
@@ -245,8 +247,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"languages": "en,nl", "language-wait": "10s", "pow-bits": "17", "pow-global-joins-per-minute": "0",
 		"max-conns-per-addr": "16", "turn-listen": ":3478", "turn-tls-listen": ":5349",
 		"turn-public-ip": "none", "turn-host": "none", "turn-relay-ports": "49152-65535",
-		"turn-allow-peers": "none", "turn-realm": "parley", "turn-max-per-session": "4",
-		"turn-max-per-addr": "16", "turn-max-total": "4096", "admin-listen": "127.0.0.1:9090",
+		"turn-allow-peers": "none", "turn-realm": "parley", "turn-max-per-session": "32",
+		"turn-max-per-addr": "64", "turn-max-total": "4096", "admin-listen": "127.0.0.1:9090",
 		"tls-cert": "none", "tls-key": "none", "acme-domain": "none", "acme-listen": ":80",
 		"acme-directory": "https://acme-v02.api.letsencrypt.org/directory", "acme-ca": "none",
 		"log-format": "text", "log-level": "info", "shutdown-timeout": "5s",

@@ -51,7 +51,10 @@ func (n *Node) round(rev uint64) uint64 {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		r, err := n.lease.Create(ctx, leaseKey, leaseValue(n.cfg.NodeID, 0))
 		if err != nil {
-			return 0 // another node was quicker, or no quorum
+			// Another node was quicker (the next round follows it), or
+			// there is no quorum: until a lease is seen, nobody leads.
+			n.noLeader()
+			return 0
 		}
 		// The term is the revision the lease was created at; written into
 		// the lease so that followers can name the leader's subjects.
