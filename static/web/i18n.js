@@ -46,6 +46,7 @@ const strings = {
     'start.consentAfter': 'and agree.',
     'start.adult': 'I am 18 or older.',
     'start.go': 'Start chatting',
+    'start.room': 'Or create a private room for the people you invite',
     'form.consent': 'Please agree to the privacy notice to continue.',
     'form.adult': 'parley is for adults only: please confirm you are 18 or older.',
     'form.preferenceConsent': 'To meet someone who thinks differently, choose your preference and give your separate consent to use it.',
@@ -216,6 +217,7 @@ const strings = {
     'start.consentAfter': 'en ga akkoord.',
     'start.adult': 'Ik ben 18 jaar of ouder.',
     'start.go': 'Begin met praten',
+    'start.room': 'Of maak een privéruimte voor de mensen die je uitnodigt',
     'form.consent': 'Ga akkoord met de privacyverklaring om verder te gaan.',
     'form.adult': 'parley is alleen voor volwassenen: bevestig dat je 18 of ouder bent.',
     'form.preferenceConsent': 'Om iemand te ontmoeten die er anders over denkt, kies je voorkeur en geef je aparte toestemming om die te gebruiken.',
@@ -396,6 +398,14 @@ export function setLang(l, root = document) {
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of root.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
   for (const b of root.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === l));
+}
+
+/**
+ * addStrings adds the strings of a part of the client that keeps them in a module of its own (the
+ * room page: room-i18n.js), by language. missing() then checks them too.
+ */
+export function addStrings(more) {
+  for (const l of languages) Object.assign(strings[l], more[l] || {});
 }
 
 /** has reports whether there is an English string for key. */
