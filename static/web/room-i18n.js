@@ -160,7 +160,7 @@ addStrings({
     'room.toMember': 'Alleen {name}',
     'room.placeholder': 'Bericht aan iedereen',
     'room.placeholderTo': 'Privébericht aan {name}',
-    'room.waitAlone': 'Nog niemand om mee te praten',
+    'room.waitAlone': 'Nog niemand verbonden',
     'room.typing1': '{name} typt…',
     'room.typing2': '{a} en {b} typen…',
     'room.typingMany': '{n} mensen typen…',

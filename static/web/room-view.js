@@ -44,7 +44,8 @@ export function renderRoom(r, count, link) {
   $('room-lock').setAttribute('aria-pressed', String(!!r.locked));
   setText($('room-lock').querySelector('.label'), r.locked ? 'room.unlock' : 'room.lock');
   $('room-grid').hidden = r.media !== 'video';
-  document.body.dataset.media = r.media === 'video' ? 'video' : 'text';
+  // Not data-media: the chat page's video layout (style.css) keys on that.
+  document.body.dataset.roomMedia = r.media === 'video' ? 'video' : 'text';
 }
 
 // ---- the video grid ----
@@ -255,11 +256,16 @@ export function addMessage(m) {
   append(item);
 }
 
-/** addSystem appends a line about the room (who came, who left); it is not kept. */
-export function addSystem(text) {
+/**
+ * addSystem appends a line about the room (who came, who left), the string of key with params; it
+ * follows a language switch (refresh) and is not kept.
+ */
+export function addSystem(key, params = {}) {
   const p = document.createElement('p');
   p.className = 'msg-system';
-  p.textContent = text;
+  p.dataset.key = key;
+  p.dataset.params = JSON.stringify(params);
+  p.textContent = t(key, params);
   append(p);
 }
 
@@ -276,6 +282,11 @@ export function clearTranscript() {
 /** refresh writes the texts that depend on the language but carry no key: times, private marks. */
 export function refresh() {
   for (const el of document.querySelectorAll('#room-transcript time')) el.textContent = timeString(Date.parse(el.dateTime));
+  for (const el of document.querySelectorAll('#room-transcript .msg-system')) {
+    let params = {};
+    try { params = JSON.parse(el.dataset.params || '{}'); } catch { /* written by addSystem */ }
+    el.textContent = t(el.dataset.key, params);
+  }
   for (const el of document.querySelectorAll('#room-transcript .private-mark')) {
     const to = el.dataset.to;
     el.textContent = ' · ' + (to !== undefined ? t('room.privateTo', { name: to || t('room.guest') }) : t('room.privateFrom'));

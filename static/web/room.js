@@ -133,7 +133,7 @@ conn.addEventListener('room-joined', async (ev) => {
     view.clearTiles();
     transcript.forgetOthers(state.room.id);
     for (const msg of transcript.load(state.room.id)) view.addMessage(msg);
-    if (!state.members.size) view.addSystem(t('room.created'));
+    if (!state.members.size) view.addSystem('room.created');
   }
   render();
   view.showScreen('room', { focus: fresh });
@@ -150,7 +150,7 @@ conn.addEventListener('peer-joined', async (ev) => {
   mesh.close(m.peer); // back after a drop: its old connection is gone
   const member = newMember(m, prev);
   state.members.set(m.peer, member);
-  view.addSystem(t(prev || m.resumed ? 'room.back' : 'room.joined', { name: view.memberName(member) }));
+  view.addSystem(prev || m.resumed ? 'room.back' : 'room.joined', { name: view.memberName(member) });
   if (!prev) ui.announce(t('room.joined', { name: view.memberName(member) }));
   render();
   await ensureMedia();
@@ -166,12 +166,12 @@ conn.addEventListener('peer-left', (ev) => {
   view.removeTile(m.peer);
   const reasons = ['leave', 'kicked', 'gone', 'closed', 'banned'];
   const reason = reasons.includes(m.reason) ? m.reason : 'leave';
-  if (member) view.addSystem(t('room.left.' + reason, { name: view.memberName(member) }));
+  if (member) view.addSystem('room.left.' + reason, { name: view.memberName(member) });
   if (typeof m.owner === 'string' && m.owner && m.owner !== state.room.owner) {
     state.room.owner = m.owner;
     const owner = state.members.get(m.owner);
-    if (m.owner === state.room.you) view.addSystem(t('room.nowOwner'));
-    else if (owner) view.addSystem(t('room.ownerIs', { name: view.memberName(owner) }));
+    if (m.owner === state.room.you) view.addSystem('room.nowOwner');
+    else if (owner) view.addSystem('room.ownerIs', { name: view.memberName(owner) });
   }
   render();
 });
@@ -181,7 +181,7 @@ conn.addEventListener('partner-reconnecting', (ev) => {
   if (!member || member.away) return;
   member.away = true;
   member.state = 'away';
-  view.addSystem(t('room.away', { name: view.memberName(member) }));
+  view.addSystem('room.away', { name: view.memberName(member) });
   render();
 });
 
@@ -190,7 +190,7 @@ conn.addEventListener('kicked', (ev) => endRoom(ev.detail.ban === true ? 'kicked
 conn.addEventListener('room-lock', (ev) => {
   if (!state.room) return;
   state.room.locked = ev.detail.locked === true;
-  view.addSystem(t(state.room.locked ? 'room.locked' : 'room.unlocked'));
+  view.addSystem(state.room.locked ? 'room.locked' : 'room.unlocked');
   render();
 });
 
