@@ -381,7 +381,9 @@ function ensureMedia() {
 function showSelf() {
   if (!isVideo()) return;
   const el = view.tile('', '');
-  el.querySelector('video').srcObject = state.stream;
+  const v = el.querySelector('video');
+  // Assigning a stream, even the same one, restarts the element: only when it changed.
+  if (v.srcObject !== state.stream) v.srcObject = state.stream;
   view.setTileHidden(el, !state.stream);
   $('room-mute').disabled = $('room-camera').disabled = !state.stream;
 }
