@@ -147,8 +147,12 @@ export function renderMembers(me, members, r, video) {
     btn('kick').setAttribute('aria-label', t('room.kickLabel', { name }));
   }
   for (const li of [...list.children]) if (!keep.has(li.dataset.peer)) li.remove();
-  // Oneself first, then the others in the order they came.
-  for (const m of rows) list.append(list.querySelector(`li[data-peer="${CSS.escape(m.peer)}"]`));
+  // Oneself first, then the others in the order they came. Moving a row would take the focus off
+  // its buttons: only when the order changed.
+  const order = rows.map((m) => m.peer).join(' ');
+  if ([...list.children].map((li) => li.dataset.peer).join(' ') !== order) {
+    for (const m of rows) list.append(list.querySelector(`li[data-peer="${CSS.escape(m.peer)}"]`));
+  }
 }
 
 function memberRow(m) {
