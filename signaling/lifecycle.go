@@ -118,6 +118,8 @@ func (h *hub) limits() *proto.Limits {
 		ResumeWindowSeconds: int(h.cfg.ResumeWindow / time.Second),
 		ByeWindowSeconds:    int(h.cfg.ByeWindow / time.Second),
 		MessagesPerSecond:   int(h.cfg.MessagesPerSecond),
+		RoomMaxText:         h.cfg.RoomMaxText,
+		RoomMaxVideo:        h.cfg.RoomMaxVideo,
 	}
 }
 

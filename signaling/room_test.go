@@ -125,6 +125,10 @@ func TestSixPeersMeshAndAPrivateCanary(t *testing.T) {
 func TestRoomLimitsAndSecrets(t *testing.T) {
 	ts := newTestServer(t)
 	owner := ts.dial(signalingOnly())
+	// welcome announces the sizes, so the browser offers only what is accepted.
+	if l := owner.Welcome().Limits; l == nil || l.RoomMaxText != proto.DefaultRoomMaxText || l.RoomMaxVideo != proto.DefaultRoomMaxVideo {
+		t.Fatalf("welcome limits %+v", l)
+	}
 	secret, _ := createRoom(t, owner, client.Room{MemberName: "Ann", Media: "video"})
 	for i := range 5 {
 		if m := joinRoom(t, ts.dial(signalingOnly()), secret, "M"); m.Type != proto.TypeRoomJoined {

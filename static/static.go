@@ -100,7 +100,8 @@ type handler struct {
 	privacy map[string]file // language -> rendered notice
 }
 
-// Handler serves the client's files, / as index.html, and GET /privacy. Anything else is 404.
+// Handler serves the client's files, / as index.html, /r (a group room; its secret is in the
+// fragment, which never reaches the server) as room.html, and GET /privacy. Anything else is 404.
 func Handler(o Options) http.Handler {
 	o = o.withDefaults()
 	h := &handler{files: map[string]file{}, privacy: map[string]file{}}
@@ -125,6 +126,8 @@ func Handler(o Options) http.Handler {
 	}
 	h.files["/"] = h.files["/index.html"]
 	delete(h.files, "/index.html")
+	h.files["/r"] = h.files["/room.html"]
+	delete(h.files, "/room.html")
 	for _, lang := range []string{"en", "nl"} {
 		b, err := renderPrivacy(o, lang)
 		if err != nil {

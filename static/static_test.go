@@ -45,6 +45,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		{"GET", "/nope", 404},
 		{"GET", "/index.html", 404},
 		{"POST", "/", 405},
+		{"GET", "/r", 200},
+		{"GET", "/room.html", 404},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			r := get(t, h, tc.method, tc.path, nil)
@@ -95,6 +97,13 @@ func TestContentTypes(t *testing.T) {
 		"/powworker.js":  "text/javascript; charset=utf-8",
 		"/online.js":     "text/javascript; charset=utf-8",
 		"/keys.js":       "text/javascript; charset=utf-8",
+		"/r":             "text/html; charset=utf-8",
+		"/room.js":       "text/javascript; charset=utf-8",
+		"/room-view.js":  "text/javascript; charset=utf-8",
+		"/room-form.js":  "text/javascript; charset=utf-8",
+		"/room-i18n.js":  "text/javascript; charset=utf-8",
+		"/mesh.js":       "text/javascript; charset=utf-8",
+		"/room.css":      "text/css; charset=utf-8",
 	} {
 		t.Run(path, func(t *testing.T) {
 			r := get(t, h, "GET", path, nil)
@@ -113,7 +122,7 @@ func TestContentTypes(t *testing.T) {
 
 func TestUnknownPaths404(t *testing.T) {
 	h := Handler(Options{})
-	for _, p := range []string{"/x", "/web/app.js", "/privacy.html.tmpl", "/static.go", "/../static.go", "/app.js/", "/privacy/", "/ws", "/api/me", "/index.html"} {
+	for _, p := range []string{"/x", "/web/app.js", "/privacy.html.tmpl", "/static.go", "/../static.go", "/app.js/", "/privacy/", "/ws", "/api/me", "/index.html", "/room.html", "/r/", "/r/x"} {
 		t.Run(p, func(t *testing.T) {
 			if r := get(t, h, "GET", p, nil); r.StatusCode != 404 {
 				t.Errorf("status %d, want 404", r.StatusCode)
@@ -226,7 +235,7 @@ func TestNoInlineScriptsOrStyles(t *testing.T) {
 		regexp.MustCompile(`(?i)\son[a-z]+\s*=`),
 		regexp.MustCompile(`(?i)javascript:`),
 	}
-	for _, p := range []string{"/", "/privacy", "/privacy?lang=nl"} {
+	for _, p := range []string{"/", "/r", "/privacy", "/privacy?lang=nl"} {
 		b := body(t, get(t, h, "GET", p, nil))
 		for _, re := range inline {
 			if m := re.FindString(b); m != "" {
@@ -236,21 +245,23 @@ func TestNoInlineScriptsOrStyles(t *testing.T) {
 	}
 }
 
-// The privacy link and every script of the page are served.
+// The privacy link and every script of the pages (the chat at /, the room at /r) are served.
 func TestIndexReferencesExist(t *testing.T) {
 	h := Handler(Options{})
-	index := body(t, get(t, h, "GET", "/", nil))
-	refs := regexp.MustCompile(`(?:src|href)="(/[^"]*)"`).FindAllStringSubmatch(index, -1)
-	if len(refs) < 3 {
-		t.Fatalf("found only %d references in index.html", len(refs))
-	}
-	for _, m := range refs {
-		if r := get(t, h, "GET", m[1], nil); r.StatusCode != 200 {
-			t.Errorf("%s referenced by index.html: status %d", m[1], r.StatusCode)
+	for _, page := range []string{"/", "/r"} {
+		index := body(t, get(t, h, "GET", page, nil))
+		refs := regexp.MustCompile(`(?:src|href)="(/[^"]*)"`).FindAllStringSubmatch(index, -1)
+		if len(refs) < 3 {
+			t.Fatalf("found only %d references in %s", len(refs), page)
+		}
+		for _, m := range refs {
+			if r := get(t, h, "GET", m[1], nil); r.StatusCode != 200 {
+				t.Errorf("%s referenced by %s: status %d", m[1], page, r.StatusCode)
+			}
 		}
 	}
 	// Every module import must resolve to a served file.
-	imports := regexp.MustCompile(`from '\./([a-z0-9]+\.js)'`)
+	imports := regexp.MustCompile(`(?:from|import) '\./([a-z0-9-]+\.js)'`)
 	_ = fs.WalkDir(web, "web", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".js") {
 			return err

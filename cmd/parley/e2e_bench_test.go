@@ -319,3 +319,244 @@ func fmtMs(xs []float64) string {
 	}
 	return s
 }
+
+// roomScript runs in every page of the room benchmarks after timerScript: it records when the page
+// sent room-join (wall-clock ms, as timerScript's times), and keeps every RTCPeerConnection for
+// getStats.
+const roomScript = `(() => {
+  const Orig = window.RTCPeerConnection;
+  window.__benchPCs = [];
+  if (Orig) {
+    function Kept(...args) {
+      const pc = new Orig(...args);
+      window.__benchPCs.push(pc);
+      return pc;
+    }
+    Kept.prototype = Orig.prototype;
+    Object.setPrototypeOf(Kept, Orig);
+    window.RTCPeerConnection = Kept;
+  }
+  const send = WebSocket.prototype.send;
+  window.__roomJoinAt = 0;
+  WebSocket.prototype.send = function (d) {
+    if (typeof d === 'string' && d.includes('"type":"room-join"')) window.__roomJoinAt = performance.timeOrigin + performance.now();
+    return send.call(this, d);
+  };
+})();`
+
+// BenchmarkBrowserRoomOpen measures, with six real Chromiums in one text room, how long a newcomer
+// takes from sending room-join to having a data channel open to every member already there: the
+// n-th joiner of a room measures the time for a room of n. Each iteration builds a room of 6 from
+// fresh sessions, one joiner after the other (each waits until the one before is connected to
+// everyone), so one iteration gives one sample for each size from 2 to 6. direct lets ICE use host
+// candidates; relayed ticks hide-my-IP for everyone (iceTransportPolicy "relay", relay to relay).
+// It reports p50-ms-N and max-ms-N per room size N; ns/op is suppressed (an iteration also loads
+// six pages).
+//
+//	go test -tags e2e -run '^$' -bench BrowserRoomOpen -benchtime 10x ./cmd/parley/
+func BenchmarkBrowserRoomOpen(b *testing.B) {
+	app := startTestApp(b, func(c *Config) {
+		// Every iteration opens six sessions and, relayed, up to two allocations per member pair
+		// and side (UDP and TCP), all from 127.0.0.1.
+		c.TURNMaxSession, c.TURNMaxPerAddr, c.TURNMaxTotal = 64, 100000, 100000
+		c.LogLevel = "warn"
+	})
+	var bs []*benchBrowser
+	for i := range 6 {
+		ctx, cancel := launchChromium(b, fmt.Sprint("m", i), 1280, 800, timerScript+roomScript)
+		bs = append(bs, &benchBrowser{tb: b, name: fmt.Sprint("m", i), ctx: ctx, cancel: cancel})
+	}
+	for _, tc := range []struct {
+		name   string
+		hideIP bool
+		path   string
+	}{{"direct", false, "direct"}, {"relayed", true, "relay"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			samples := map[int][]float64{}
+			for _, x := range bs {
+				x.tb = b
+			}
+			for range b.N {
+				for n, ms := range roomOnce(b, app.URL, bs, tc.hideIP, tc.path) {
+					samples[n] = append(samples[n], ms)
+				}
+			}
+			b.ReportMetric(0, "ns/op")
+			for n := 2; n <= len(bs); n++ {
+				b.ReportMetric(percentile(samples[n], 50), fmt.Sprintf("p50-ms-%d", n))
+				b.ReportMetric(percentile(samples[n], 100), fmt.Sprintf("max-ms-%d", n))
+				b.Logf("%s, room of %d, ms: %s", tc.name, n, fmtMs(samples[n]))
+			}
+		})
+	}
+}
+
+// roomOnce builds one room of len(bs) from fresh sessions and returns, by room size, the time the
+// joiner that made it that size took from room-join to its last data channel open.
+func roomOnce(tb testing.TB, base string, bs []*benchBrowser, hideIP bool, path string) map[int]float64 {
+	tb.Helper()
+	for _, x := range bs {
+		x.freshRoom(base)
+	}
+	owner := bs[0]
+	owner.eval(fmt.Sprintf(`(() => {
+		document.querySelector('#create-form input[name=media][value=text]').click();
+		document.getElementById('create-name').value = %s;
+		const hide = document.getElementById('create-hide-ip');
+		if (hide.checked !== %t) hide.click();
+		document.getElementById('create-consent').checked = true;
+		document.getElementById('create-adult').checked = true;
+		document.getElementById('create-button').click();
+	})()`, js(owner.name), hideIP))
+	secret := poll[string](owner, "the room", `document.body.dataset.screen === 'room' ? location.hash.slice(1) : ''`, longWait)
+	out := map[int]float64{}
+	for i, x := range bs[1:] {
+		n := i + 2
+		x.joinRoom(secret, hideIP)
+		out[n] = poll[float64](x, fmt.Sprintf("%d data channels open", n-1), fmt.Sprintf(`(() => {
+			const at = window.__roomJoinAt;
+			const t = window.__dcTimes.filter((r) => r.created >= at);
+			return at && t.length === %d && t.every((r) => r.open) ? Math.max(...t.map((r) => r.open)) - at : 0;
+		})()`, n-1), longWait)
+		// The measured channels used the path asked for (the member list shows it once connected).
+		got := poll[[]string](x, "connection paths", fmt.Sprintf(`(() => {
+			const s = [...document.querySelectorAll('#member-list .member-state')].map((e) => e.dataset.state).filter((s) => s);
+			return s.length === %d && s.every((v) => v === 'direct' || v === 'relay') ? s : null;
+		})()`, n-1), longWait)
+		for _, s := range got {
+			if s != path {
+				tb.Fatalf("%s: paths %q, want %s", x.name, got, path)
+			}
+		}
+	}
+	return out
+}
+
+// joinRoom opens the room's link in the page (a new fragment: the page shows the join form) and
+// joins it.
+func (x *benchBrowser) joinRoom(secret string, hideIP bool) {
+	x.tb.Helper()
+	x.eval(fmt.Sprintf(`location.hash = %s`, js(secret)))
+	x.waitTrue("the join form", `document.body.dataset.screen === 'join'`, shortWait)
+	x.eval(fmt.Sprintf(`(() => {
+		document.getElementById('join-name').value = %s;
+		const hide = document.getElementById('join-hide-ip');
+		if (hide.checked !== %t) hide.click();
+		document.getElementById('join-consent').checked = true;
+		document.getElementById('join-adult').checked = true;
+		document.getElementById('join-button').click();
+	})()`, js(x.name), hideIP))
+}
+
+// freshRoom drops the session cookie and loads /r, so the server hands out a new session, and
+// waits for its welcome.
+func (x *benchBrowser) freshRoom(base string) {
+	x.tb.Helper()
+	ctx, cancel := context.WithTimeout(x.ctx, shortWait)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		x.tb.Fatalf("%s: clearing cookies: %v", x.name, err)
+	}
+	// sessionStorage would bring the last room back on the reload: a new page starts clean.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/r")); err != nil {
+		x.tb.Fatalf("%s: loading the page: %v", x.name, err)
+	}
+	x.eval(`sessionStorage.clear()`)
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		x.tb.Fatalf("%s: reloading the page: %v", x.name, err)
+	}
+	x.waitTrue("welcome", `document.body.dataset.screen === 'create' && !document.getElementById('create-button').disabled`, shortWait)
+}
+
+// BenchmarkBrowserRoomRelayBandwidth measures what a video room costs the relay: N Chromiums
+// (fake camera at its default size; the page asks for 640x480) in one video room, every one
+// hiding its IP, so every stream goes through the relay, relay to relay. Once every member decodes
+// every other's video, it waits 20 s for the browsers' bandwidth estimate to settle, then each
+// iteration reads the relay's byte counter (turn.Server.Stats().BytesRelayed: payload bytes
+// through relay sockets, both directions) over a 10 s window. It reports relay-kB/s-per-member,
+// and the media the browsers say they send (outbound RTP bytes, all members, same window) as
+// sent-kB/s-per-member, so the relay figure can be read as a multiple of the media.
+//
+//	go test -tags e2e -run '^$' -bench BrowserRoomRelayBandwidth -benchtime 3x ./cmd/parley/
+func BenchmarkBrowserRoomRelayBandwidth(b *testing.B) {
+	app := startTestApp(b, func(c *Config) {
+		c.TURNMaxSession, c.TURNMaxPerAddr = 64, 100000
+		c.LogLevel = "warn"
+	})
+	if app.relay == nil {
+		b.Fatal("no relay")
+	}
+	for _, n := range []int{2, 3, 4} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			var bs []*benchBrowser
+			for i := range n {
+				ctx, cancel := launchChromium(b, fmt.Sprint("v", i), 1280, 800, timerScript+roomScript)
+				bs = append(bs, &benchBrowser{tb: b, name: fmt.Sprint("v", i), ctx: ctx, cancel: cancel})
+			}
+			videoRoom(b, app.URL, bs)
+			time.Sleep(20 * time.Second) // a measurement window, not a wait for an event
+			var relay, sent []float64
+			for range b.N {
+				r0, s0, t0 := app.relay.Stats().BytesRelayed, sentBytes(bs), time.Now()
+				time.Sleep(10 * time.Second)
+				r1, s1, secs := app.relay.Stats().BytesRelayed, sentBytes(bs), time.Since(t0).Seconds()
+				relay = append(relay, float64(r1-r0)/secs/1000/float64(n))
+				sent = append(sent, (s1-s0)/secs/1000/float64(n))
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(percentile(relay, 50), "relay-kB/s-per-member")
+			b.ReportMetric(percentile(sent, 50), "sent-kB/s-per-member")
+			b.Logf("members=%d relay kB/s per member: %s; sent: %s", n, fmtMs(relay), fmtMs(sent))
+			for _, x := range bs {
+				x.cancel()
+			}
+		})
+	}
+}
+
+// videoRoom puts bs in one video room, every one hiding its IP, and waits until each decodes the
+// video of every other.
+func videoRoom(tb testing.TB, base string, bs []*benchBrowser) {
+	tb.Helper()
+	for _, x := range bs {
+		x.freshRoom(base)
+	}
+	bs[0].eval(fmt.Sprintf(`(() => {
+		document.querySelector('#create-form input[name=media][value=video]').click();
+		document.getElementById('create-name').value = %s;
+		const hide = document.getElementById('create-hide-ip');
+		if (!hide.checked) hide.click();
+		document.getElementById('create-consent').checked = true;
+		document.getElementById('create-adult').checked = true;
+		document.getElementById('create-button').click();
+	})()`, js(bs[0].name)))
+	secret := poll[string](bs[0], "the room", `document.body.dataset.screen === 'room' ? location.hash.slice(1) : ''`, longWait)
+	for _, x := range bs[1:] {
+		x.joinRoom(secret, true)
+		x.waitTrue("in the room", `document.body.dataset.screen === 'room'`, longWait)
+	}
+	for _, x := range bs {
+		x.waitTrue("every video decoding", fmt.Sprintf(`(() => {
+			const v = [...document.querySelectorAll('#room-grid .tile[data-peer]:not([data-peer=""]) video')];
+			const s = [...document.querySelectorAll('#member-list .member-state')].map((e) => e.dataset.state).filter((s) => s);
+			return v.length === %d && v.every((e) => e.videoWidth > 0 && e.currentTime > 1) && s.every((x) => x === 'relay');
+		})()`, len(bs)-1), 3*longWait) // several browsers encoding video on two shared cores
+	}
+}
+
+// sentBytes is the RTP bytes (payload and headers) every page has sent so far over its open peer
+// connections.
+func sentBytes(bs []*benchBrowser) float64 {
+	total := 0.0
+	for _, x := range bs {
+		total += poll[[]float64](x, "sent bytes", `(async () => {
+			let n = 0;
+			for (const pc of window.__benchPCs) {
+				if (pc.connectionState === 'closed') continue;
+				(await pc.getStats()).forEach((r) => { if (r.type === 'outbound-rtp') n += (r.bytesSent || 0) + (r.headerBytesSent || 0); });
+			}
+			return [n];
+		})()`, shortWait)[0]
+	}
+	return total
+}

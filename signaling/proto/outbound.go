@@ -113,6 +113,10 @@ type Limits struct {
 	ResumeWindowSeconds int `json:"resumeWindowSeconds"`
 	ByeWindowSeconds    int `json:"byeWindowSeconds"`
 	MessagesPerSecond   int `json:"messagesPerSecond"`
+	// RoomMaxText and RoomMaxVideo are the most members a group room may
+	// hold, so a client offers only sizes the server accepts.
+	RoomMaxText  int `json:"roomMaxText,omitempty"`
+	RoomMaxVideo int `json:"roomMaxVideo,omitempty"`
 }
 
 // Bool returns a pointer to b, for the optional boolean fields.

@@ -65,6 +65,7 @@ const strings = {
     'start.consentAfter': 'and agree.',
     'start.adult': 'I am 18 or older.',
     'start.go': 'Start chatting',
+    'start.room': 'Or create a private room for the people you invite',
     'form.consent': 'Please agree to the privacy notice to continue.',
     'form.adult': 'parley is for adults only: please confirm you are 18 or older.',
     'form.preferenceConsent': 'To meet someone who thinks differently, choose your preference and give your separate consent to use it.',
@@ -255,6 +256,7 @@ const strings = {
     'start.consentAfter': 'en ga akkoord.',
     'start.adult': 'Ik ben 18 jaar of ouder.',
     'start.go': 'Begin met praten',
+    'start.room': 'Of maak een privéruimte voor de mensen die je uitnodigt',
     'form.consent': 'Ga akkoord met de privacyverklaring om verder te gaan.',
     'form.adult': 'parley is alleen voor volwassenen: bevestig dat je 18 of ouder bent.',
     'form.preferenceConsent': 'Om iemand te ontmoeten die er anders over denkt, kies je voorkeur en geef je aparte toestemming om die te gebruiken.',
@@ -370,11 +372,11 @@ const strings = {
     'error.bad_reason': 'Kies een reden voor je melding.',
     'error.no_such_peer': 'Die persoon is niet meer in dit gesprek.',
     'error.signal_budget': 'De verbinding wordt te vaak opnieuw opgezet. Wacht even en probeer dan de volgende.',
-    'error.no_such_room': 'Deze kamer bestaat niet: de link klopt niet, of de kamer is afgelopen.',
+    'error.no_such_room': 'Deze ruimte bestaat niet: de link klopt niet, of de ruimte is opgeheven.',
+    'error.room_full': 'Deze ruimte is vol.',
+    'error.forbidden': 'Dat kan hier niet: alleen de eigenaar van een ruimte kan dat, of de ruimte laat je niet binnen.',
+    'error.bad_room': 'Een ruimte heeft tekst of video nodig, een naam van hoogstens 48 letters of cijfers, en een grootte die de server toestaat.',
     'error.unavailable': 'Nieuwe gesprekken kunnen nu niet beginnen: een deel van de dienst is niet bereikbaar. Lopende gesprekken gaan door. Probeer het zo opnieuw.',
-    'error.room_full': 'Deze kamer is vol.',
-    'error.forbidden': 'Dat kan hier niet: alleen de eigenaar van een kamer kan dat, of de kamer laat je niet binnen.',
-    'error.bad_room': 'Een kamer heeft tekst of video nodig, een naam van hoogstens 48 letters of cijfers, en een grootte die de server toestaat.',
     'error.nothing_to_report': 'Er is niemand om te melden: je was de afgelopen minuten niet in gesprek.',
     'error.rate_limited': 'Doe het iets rustiger aan en probeer het zo opnieuw.',
     'error.too_large': 'Dat was te groot om te versturen.',
@@ -436,6 +438,14 @@ export function setLang(l, root = document) {
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of root.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
   for (const b of root.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === l));
+}
+
+/**
+ * addStrings adds the strings of a part of the client that keeps them in a module of its own (the
+ * room page: room-i18n.js), by language. missing() then checks them too.
+ */
+export function addStrings(more) {
+  for (const l of languages) Object.assign(strings[l], more[l] || {});
 }
 
 /** has reports whether there is an English string for key. */

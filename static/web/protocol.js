@@ -1,7 +1,11 @@
-// protocol.js: parley's signaling WebSocket (wire protocol v1), with reconnect and resume. No UI here.
+// protocol.js: parley's signaling WebSocket (wire protocol v1, and v2 for rooms), with reconnect and
+// resume. No UI here.
 'use strict';
 
 export const VERSION = 1;
+// VERSION_ROOMS is the protocol of the room page: signals name their member (peer) and come stamped
+// with the sender (from).
+export const VERSION_ROOMS = 2;
 
 // Close codes after which the client reconnects and the cookie resumes the session: going away
 // (idle/pong timeout), abnormal closure (network drop), internal error and service restart.
@@ -16,9 +20,10 @@ export const CLOSE_BANNED = 4003;
  * {attempt, delay}) and "closed" (detail: {code, reason}) when it stops for good.
  */
 export class Connection extends EventTarget {
-  constructor(url = defaultURL()) {
+  constructor(url = defaultURL(), version = VERSION) {
     super();
     this.url = url;
+    this.version = version;
     this.ws = null;
     this.attempt = 0;
     this.timer = 0;
@@ -41,7 +46,7 @@ export class Connection extends EventTarget {
     this.ws = ws;
     this.ready = false;
     ws.addEventListener('open', () => {
-      this.sendRaw({ type: 'hello', v: VERSION });
+      this.sendRaw({ type: 'hello', v: this.version });
       this.emit('open', {});
     });
     ws.addEventListener('message', (ev) => this.onMessage(ev));
@@ -129,8 +134,8 @@ export class Connection extends EventTarget {
     return this.sendRaw(msg);
   }
 
-  /** signal passes {sdp} or {candidate} to the partner through the server. */
-  signal(data) { return this.sendRaw({ type: 'signal', data }); }
+  /** signal passes {sdp} or {candidate} to the partner (or, in a room, to member peer) through the server. */
+  signal(data, peer) { return this.sendRaw(peer ? { type: 'signal', peer, data } : { type: 'signal', data }); }
   next() { return this.sendRaw({ type: 'next' }); }
 
   /** leave ends the chat or leaves the queue; reason "failed" tells the partner this browser could not connect. */
@@ -145,6 +150,31 @@ export class Connection extends EventTarget {
 
   /** block ends the chat (or picks the last partner) and keeps the two apart; it is not a report. */
   block() { return this.sendRaw({ type: 'block' }); }
+
+  // ---- group rooms (v2) ----
+
+  /** roomCreate asks for a room. r: {name (the room's), memberName, media, max, hideIP, consent, adult} */
+  roomCreate(r) {
+    const msg = {
+      type: 'room-create', media: r.media, consent: !!r.consent, adult: !!r.adult, hideIP: !!r.hideIP,
+    };
+    if (r.name) msg.name = r.name;
+    if (r.memberName) msg.memberName = r.memberName;
+    if (r.max) msg.max = r.max;
+    return this.sendRaw(msg);
+  }
+
+  /** roomJoin enters the room that secret (the link's fragment) opens. */
+  roomJoin(j) {
+    const msg = { type: 'room-join', secret: j.secret, consent: !!j.consent, adult: !!j.adult, hideIP: !!j.hideIP };
+    if (j.name) msg.name = j.name;
+    return this.sendRaw(msg);
+  }
+
+  /** kick removes member peer (owner only); with ban they cannot come back while the room lives. */
+  kick(peer, ban) { return this.sendRaw(ban ? { type: 'room-kick', peer, ban: true } : { type: 'room-kick', peer }); }
+  lock(locked) { return this.sendRaw({ type: 'room-lock', locked: !!locked }); }
+  reportMember(peer, reason) { return this.sendRaw({ type: 'report', peer, reason }); }
 }
 
 export function defaultURL(loc = location) {

@@ -1,4 +1,5 @@
-// rtc.js: one RTCPeerConnection between the two browsers: the "chat" data channel, media, state.
+// rtc.js: one RTCPeerConnection between two browsers: the "chat" data channel, media, state. A
+// one-to-one chat has one Call; a room has one per member (mesh.js holds them).
 'use strict';
 
 import { safetyCode } from './safety.js';
@@ -10,7 +11,7 @@ export const MAX_TEXT = 2000;
  * Call is one negotiation with the partner. Chat text and media go over it, browser to browser; the
  * server only carries the offer, the answer and the candidates (through onSignal).
  *
- * Events (DOM events, detail as noted): "message" {id, text, ts}, "typing" {on}, "open", "close",
+ * Events (DOM events, detail as noted): "message" {id, text, ts, priv}, "typing" {on}, "open", "close",
  * "state" {state: connecting|direct|relay|reconnecting|failed}, "track" {stream}, "safety" {code}.
  */
 export class Call extends EventTarget {
@@ -165,6 +166,8 @@ export class Call extends EventTarget {
           id: typeof m.id === 'string' ? m.id.slice(0, 64) : '',
           text: m.text,
           ts: Number.isFinite(m.ts) ? m.ts : Date.now(),
+          // In a room: sent to this member alone, over this channel only.
+          priv: m.priv === true,
         });
       } else if (m.t === 'typing') {
         this.emit('typing', { on: m.on === true });
@@ -174,10 +177,15 @@ export class Call extends EventTarget {
 
   get open() { return !!this.channel && this.channel.readyState === 'open'; }
 
-  /** send puts one chat message on the data channel; it returns the message or null if not open. */
-  send(text) {
+  /**
+   * send puts one chat message on the data channel; it returns the message or null if not open.
+   * priv marks a room's private message (it goes over this channel alone either way); id gives a
+   * message sent to every member of a room one id on every channel.
+   */
+  send(text, { priv = false, id = '' } = {}) {
     if (!this.open || !text || text.length > MAX_TEXT) return null;
-    const m = { t: 'msg', id: randomID(), text, ts: Date.now() };
+    const m = { t: 'msg', id: id || randomID(), text, ts: Date.now() };
+    if (priv) m.priv = true;
     this.channel.send(JSON.stringify(m));
     return m;
   }

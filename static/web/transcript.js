@@ -10,7 +10,7 @@ function key(pair) {
   return prefix + String(pair).slice(0, 128);
 }
 
-/** load returns the stored messages of a pair: [{from: 'me'|'them', id, text, ts}]. */
+/** load returns the stored messages of a pair or room: [{from: 'me'|'them', id, text, ts, name?, to?, priv?}]. */
 export function load(pair) {
   if (!pair) return [];
   try {
@@ -25,7 +25,12 @@ export function load(pair) {
 export function append(pair, m) {
   if (!pair) return;
   const list = load(pair);
-  list.push({ from: m.from === 'me' ? 'me' : 'them', id: m.id, text: m.text, ts: m.ts });
+  const item = { from: m.from === 'me' ? 'me' : 'them', id: m.id, text: m.text, ts: m.ts };
+  // A room's message also says who wrote it, and to whom when it was private.
+  if (typeof m.name === 'string') item.name = m.name.slice(0, 32);
+  if (typeof m.to === 'string') item.to = m.to.slice(0, 32);
+  if (m.priv === true) item.priv = true;
+  list.push(item);
   while (list.length > limit) list.shift();
   for (;;) {
     try {
