@@ -469,7 +469,9 @@ func (s *Staff) LiftBlock(now time.Time, id string, actor Member) error {
 
 // Audit records an action of a staff member or the operator; a failure is
 // logged, never blocks the action.
-func (s *Staff) Audit(now time.Time, actor Member, action, target string) { s.audit(now, actor, action, target) }
+func (s *Staff) Audit(now time.Time, actor Member, action, target string) {
+	s.audit(now, actor, action, target)
+}
 
 func (s *Staff) audit(now time.Time, actor Member, action, target string) {
 	if err := s.cfg.Store.Audit(store.AuditEntry{At: now, Actor: actor.ID, Name: actor.Name, Action: action, Target: target}); err != nil {
