@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/helpline"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 )
@@ -112,6 +113,9 @@ type Config struct {
 	// Static serves the browser client at / (and /privacy). Nil serves none.
 	Static http.Handler
 
+	// Helpline runs the helpline (signaling/helpline); nil runs none.
+	Helpline *helpline.Config
+
 	// Logger receives lifecycle events; never an address, a token, a name or
 	// a preference.
 	Logger *slog.Logger
@@ -168,6 +172,11 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Helpline != nil {
+		hc := *c.Helpline // the caller's copy stays as it was
+		hc.SetDefaults()
+		c.Helpline = &hc
+	}
 }
 
 func (c *Config) validate() error {
@@ -189,6 +198,9 @@ func (c *Config) validate() error {
 		if _, err := parseOrigin(o); err != nil {
 			return err
 		}
+	}
+	if c.Helpline != nil {
+		return c.Helpline.Validate()
 	}
 	return nil
 }

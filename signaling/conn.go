@@ -22,6 +22,7 @@ type conn struct {
 	prefix netip.Prefix // the address normalised to /32 or /64
 	sess   *session     // nil for a connection only told it is banned
 	gen    uint64       // the session's connection generation, from hello
+	hl     hlConn       // who the helpline cookies say this is (helpline_wire.go)
 
 	limiter       *rate.Limiter // every message
 	actionLimiter *rate.Limiter // join, next, report

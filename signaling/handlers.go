@@ -25,6 +25,14 @@ var handlers = map[string]handler{
 	proto.TypeRoomJoin:   {action: true, run: onRoomJoin},
 	proto.TypeRoomKick:   {action: true, run: onRoomKick},
 	proto.TypeRoomLock:   {action: true, run: onRoomLock},
+
+	// The helpline's staff (helpline_wire.go); anyone else gets forbidden.
+	proto.TypeShift:        {action: true, run: onShift},
+	proto.TypeOfferAccept:  {run: onOfferAccept},
+	proto.TypeOfferDecline: {run: onOfferDecline},
+	proto.TypeChatEnd:      {run: onChatEnd},
+	proto.TypeChatTimeOut:  {action: true, run: onChatTimeOut},
+	proto.TypeChatHandover: {action: true, run: onChatHandover},
 }
 
 // dispatch runs one decoded message on the reader goroutine.
@@ -63,6 +71,7 @@ func (s *Server) onHello(c *conn, m *proto.Inbound, now time.Time) error {
 	c.gen = s.hub.attach(c.sess)
 	s.register(c)
 	s.hub.hello(c.sess, c.gen, v, c.addr, now)
+	s.hub.hlHello(c, now)
 	return nil
 }
 
@@ -71,6 +80,10 @@ func onJoin(s *Server, c *conn, m *proto.Inbound, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if j.Mode == proto.ModeHelpline {
+		return s.hub.hlJoin(c, j, now)
+	}
+	s.hub.hlLeave(c.sess, proto.ReasonLeave, now)
 	return s.hub.join(c.sess, j, now)
 }
 

@@ -36,6 +36,9 @@ type Delivery interface {
 //
 //	session.mu  <  room.mu  <  queue.mu  <  hub.mu  <  (delivery's own)
 //
+// The helpline's lock (helplineHub.mu) comes before all of them: it is
+// taken first or not at all.
+//
 // A signal takes its sender's session lock and its room's lock for a few
 // reads; no lock is shared between rooms on that path.
 
@@ -59,6 +62,8 @@ type hub struct {
 	rooms    map[string]*room    // open chats, by id
 	groups   map[string]*room    // open group rooms, by the hex of their key
 	closing  bool
+
+	hl *helplineHub // nil without a helpline (helpline_hub.go)
 }
 
 func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
@@ -76,6 +81,9 @@ func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
 		groups:   make(map[string]*room),
 	}
 	h.persist = newPersister(h)
+	if cfg.Helpline != nil {
+		h.hl = newHelplineHub(h, *cfg.Helpline)
+	}
 	return h, nil
 }
 
@@ -263,7 +271,7 @@ func (h *hub) sessionLive(cred string) bool {
 // last state goes to the store first; a return within the TTL loads it.
 func (h *hub) forgetIfIdle(sess *session) {
 	sess.mu.Lock()
-	if sess.connected || sess.connecting.Load() > 0 || sess.grace != nil || sess.chat != nil {
+	if sess.connected || sess.connecting.Load() > 0 || sess.grace != nil || sess.chat != nil || len(sess.held) > 0 {
 		sess.mu.Unlock()
 		return
 	}
@@ -349,7 +357,7 @@ func (h *hub) shutdown() {
 func (h *hub) housekeeping(now time.Time) {
 	for _, s := range h.snapshot() {
 		s.mu.Lock()
-		idle := !s.connected && s.grace == nil && s.chat == nil && s.connecting.Load() == 0
+		idle := !s.connected && s.grace == nil && s.chat == nil && len(s.held) == 0 && s.connecting.Load() == 0
 		if s.connected {
 			h.touchLocked(s, now)
 		}

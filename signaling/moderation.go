@@ -115,6 +115,7 @@ func (h *hub) enforceBan(now, until time.Time, covered func(netip.Addr) bool) {
 			continue
 		}
 		h.leaveChat(s, proto.ReasonBanned, true, now)
+		h.hlGone(s, proto.ReasonBanned, now)
 		h.deliver(s.id, frame)
 		h.out.Disconnect(s.id, proto.CloseBanned, "banned")
 		h.endSession(s)
@@ -168,6 +169,7 @@ func (h *hub) erase(token string, now time.Time) {
 	}
 	s.mu.Unlock()
 	h.leaveChat(s, proto.ReasonLeave, false, now)
+	h.hlGone(s, proto.ReasonLeave, now)
 	h.out.Disconnect(s.id, proto.CloseNormal, "session erased")
 	<-h.endSession(s)
 }

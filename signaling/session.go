@@ -40,6 +40,7 @@ type session struct {
 	queuedAt  time.Time
 	chat      *room  // the current chat, nil when idle or queued
 	peer      string // this session's peer id in chat
+	held      []seat // helpline chats, beside chat: a volunteer holds several (helpline_hub.go)
 	grace     *time.Timer
 	graceGen  uint64 // which window the running timer is for
 	wasQueued bool   // dropped while queued: requeue on return

@@ -36,6 +36,10 @@ const (
 	CodeTooLarge        = "too_large"
 	CodeBanned          = "banned"
 	CodeInternal        = "internal"
+	// The helpline's (helpline.go).
+	CodeNoSuchOffer = "no_such_offer"
+	CodeNoSuchChat  = "no_such_chat"
+	CodeUnavailable = "unavailable"
 )
 
 // Close codes beyond the standard ones.
@@ -77,6 +81,9 @@ var (
 	ErrNothingToReport = errors.New("proto: nobody to report: no partner now or in the last minutes")
 	ErrRateLimited     = errors.New("proto: too many messages, slow down")
 	ErrInternal        = errors.New("proto: internal error")
+	ErrNoSuchOffer     = errors.New("proto: that offer was withdrawn, taken or timed out")
+	ErrNoSuchChat      = errors.New("proto: no such chat of yours")
+	ErrUnavailable     = errors.New("proto: that volunteer cannot take a chat now")
 )
 
 // errorCodes is the one table from errors to wire codes.
@@ -110,6 +117,9 @@ var errorCodes = []struct {
 	{ErrNothingToReport, CodeNothingToReport},
 	{ErrRateLimited, CodeRateLimited},
 	{ErrInternal, CodeInternal},
+	{ErrNoSuchOffer, CodeNoSuchOffer},
+	{ErrNoSuchChat, CodeNoSuchChat},
+	{ErrUnavailable, CodeUnavailable},
 }
 
 // Codes lists every wire error code, for metrics over a closed set.
