@@ -1,6 +1,9 @@
 package client
 
-import "github.com/parley-chat/parley/signaling/proto"
+import (
+	"github.com/parley-chat/parley/signaling/proto"
+	"github.com/pion/webrtc/v4"
+)
 
 // The helpline: a visitor joins its queue; a volunteer (a connection with
 // the staff cookie in Config.Header) goes on shift, answers offers and
@@ -72,4 +75,24 @@ func (c *Client) handleHelpline(m *proto.Outbound) {
 			c.stopPeer(peer)
 		}
 	}
+}
+
+// SelectedPairWith is the ICE candidate pair of the connection to one
+// member (a volunteer holds several), or nil.
+func (c *Client) SelectedPairWith(peerID string) *webrtc.ICECandidatePair {
+	c.mu.Lock()
+	p := c.peers[peerID]
+	c.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	sctp := p.pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil {
+		return nil
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil {
+		return nil
+	}
+	return pair
 }
