@@ -96,7 +96,8 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 				BanAfter:      cfg.BanAfter,
 				HideIPDefault: cfg.HideIPDefault,
 			}),
-			Logger: log.With("component", "signaling"),
+			Helpline: cfg.Helpline.config(),
+			Logger:   log.With("component", "signaling"),
 		},
 	}
 	if cfg.TURNListen != "off" {
