@@ -170,6 +170,9 @@ const strings = {
     'error.too_large': 'That was too large to send.',
     'error.banned': 'This address is banned.',
     'error.internal': 'Something went wrong on the server. Please try again.',
+    'error.no_such_offer': 'That visitor is no longer offered to you: someone else took the chat, they left, or the time ran out.',
+    'error.no_such_chat': 'That chat has ended.',
+    'error.unavailable': 'That volunteer cannot take a chat now. Choose someone else, or hand the chat back to the queue.',
     'error.unknown': 'Something went wrong ({code}).',
   },
   nl: {
@@ -340,6 +343,9 @@ const strings = {
     'error.too_large': 'Dat was te groot om te versturen.',
     'error.banned': 'Dit adres is geblokkeerd.',
     'error.internal': 'Er ging iets mis op de server. Probeer het opnieuw.',
+    'error.no_such_offer': 'Deze bezoeker wordt je niet meer aangeboden: iemand anders nam het gesprek, de bezoeker ging weg, of de tijd was om.',
+    'error.no_such_chat': 'Dat gesprek is afgelopen.',
+    'error.unavailable': 'Die vrijwilliger kan nu geen gesprek aannemen. Kies iemand anders, of geef het gesprek terug aan de wachtrij.',
     'error.unknown': 'Er ging iets mis ({code}).',
   },
 };
@@ -350,7 +356,7 @@ export const errorCodes = [
   'bad_message', 'unknown_type', 'bad_version', 'not_hello', 'already_hello', 'consent_required', 'bad_mode', 'bad_media',
   'bad_name', 'bad_interests', 'bad_preference', 'not_paired', 'not_queued', 'bad_signal', 'bad_sdp',
   'bad_candidate', 'no_such_peer', 'signal_budget', 'no_such_room', 'room_full', 'forbidden', 'bad_room', 'bad_reason', 'nothing_to_report', 'rate_limited', 'too_large',
-  'banned', 'internal',
+  'banned', 'internal', 'no_such_offer', 'no_such_chat', 'unavailable',
 ];
 
 export const languages = Object.keys(strings);
@@ -396,6 +402,11 @@ export function setLang(l, root = document) {
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of root.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
   for (const b of root.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === l));
+}
+
+/** extend adds another page's strings (the helpline's), in every language. */
+export function extend(more) {
+  for (const l of languages) Object.assign(strings[l], more[l] || {});
 }
 
 /** has reports whether there is an English string for key. */
