@@ -95,6 +95,7 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 				BanFor:        cfg.BanFor,
 				BanAfter:      cfg.BanAfter,
 				HideIPDefault: cfg.HideIPDefault,
+				Helpline:      cfg.Helpline.staticOptions(),
 			}),
 			Helpline: cfg.Helpline.config(),
 			Logger:   log.With("component", "signaling"),

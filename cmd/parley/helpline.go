@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/signaling/helpline"
+	"github.com/parley-chat/parley/static"
 	"github.com/parley-chat/parley/store"
 )
 
@@ -83,6 +84,16 @@ func (h Helpline) config() *helpline.Config {
 	}
 	cfg.SetDefaults()
 	return cfg
+}
+
+// staticOptions is what the privacy notice says of the helpline; nil
+// without one.
+func (h Helpline) staticOptions() *static.HelplineOptions {
+	cfg := h.config()
+	if cfg == nil {
+		return nil
+	}
+	return &static.HelplineOptions{ContactPeriod: cfg.ContactPeriod, TimeOutsToBlock: cfg.TimeOutThreshold, Block: cfg.LongBlock}
 }
 
 // mountHelpline adds the admin API's helpline endpoints: invites, staff,
