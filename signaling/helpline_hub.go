@@ -134,7 +134,7 @@ func (h *hub) hlJoin(c *conn, j proto.Join, now time.Time) error {
 	hl.mu.Lock()
 	if v := hl.visitors[sess.id]; v != nil {
 		if v.chat == nil {
-			hl.sendQueuedLocked(v, now, true)
+			hl.sendQueuedLocked(v, now, true, nil)
 		}
 		hl.mu.Unlock()
 		return nil
@@ -160,7 +160,7 @@ func (h *hub) hlJoin(c *conn, j proto.Join, now time.Time) error {
 				v := &hlVisitor{sid: sess.id, token: c.hl.token, addr: c.addr, name: j.Name, contact: summary, since: now}
 				hl.visitors[sess.id] = v
 				hl.q.Arrive(now, sess.id)
-				hl.sendQueuedLocked(v, now, true)
+				hl.sendQueuedLocked(v, now, true, nil)
 				hl.tickLocked(now)
 			}
 			return nil
@@ -259,7 +259,7 @@ func (hl *helplineHub) requeueLocked(v *hlVisitor, from string, now time.Time) {
 	v.chat, v.sent = nil, "" // told again, even the same place as before the chat
 
 	hl.q.Return(now, v.sid, v.since, from)
-	hl.sendQueuedLocked(v, now, true)
+	hl.sendQueuedLocked(v, now, true, nil)
 }
 
 // hlDetach tells the partners of a session's helpline chats that it is
@@ -316,7 +316,7 @@ func (h *hub) hlHello(c *conn, now time.Time) {
 			hl.sendChatLocked(ch, sid, true)
 			hl.sendChatLocked(ch, ch.vol, true)
 		} else {
-			hl.sendQueuedLocked(v, now, true)
+			hl.sendQueuedLocked(v, now, true, nil)
 		}
 	}
 	hl.pushLocked(now)
@@ -397,15 +397,28 @@ func contactOf(s helpline.ContactSummary) *proto.Contact {
 	return c
 }
 
+// queueView is the queue as visitors are told it, computed once for all.
+type queueView struct {
+	places  map[string]int
+	staffed bool
+}
+
+func (hl *helplineHub) viewLocked() *queueView {
+	return &queueView{places: hl.q.Positions(), staffed: hl.q.Staffed()}
+}
+
 // sendQueuedLocked tells a waiting visitor its place when it changed, at
-// most every queuedEvery unless forced.
-func (hl *helplineHub) sendQueuedLocked(v *hlVisitor, now time.Time, force bool) {
-	pos, ahead, ok := hl.q.Position(v.sid)
+// most every queuedEvery unless forced; view may be nil.
+func (hl *helplineHub) sendQueuedLocked(v *hlVisitor, now time.Time, force bool, view *queueView) {
+	if view == nil {
+		view = hl.viewLocked()
+	}
+	pos, ok := view.places[v.sid]
 	if !ok {
 		return
 	}
 	frame := proto.Encode(&proto.Outbound{Type: proto.TypeQueued, Mode: proto.ModeHelpline, Media: proto.MediaText,
-		Position: pos, Ahead: proto.Int(ahead), Staffed: proto.Bool(hl.q.Staffed()), OpeningHours: hl.cfg.OpeningHours})
+		Position: pos, Ahead: proto.Int(pos - 1), Staffed: proto.Bool(view.staffed), OpeningHours: hl.cfg.OpeningHours})
 	if string(frame) == v.sent || !force && now.Sub(v.sentAt) < queuedEvery {
 		return
 	}
@@ -416,9 +429,10 @@ func (hl *helplineHub) sendQueuedLocked(v *hlVisitor, now time.Time, force bool)
 
 // pushLocked sends every visitor and volunteer what changed for them.
 func (hl *helplineHub) pushLocked(now time.Time) {
+	view := hl.viewLocked()
 	for _, v := range hl.visitors {
 		if v.chat == nil {
-			hl.sendQueuedLocked(v, now, false)
+			hl.sendQueuedLocked(v, now, false, view)
 		}
 	}
 	waiting := hl.q.Waiting()
