@@ -85,6 +85,8 @@ async function start() {
     endChat('hl.ended.you');
   });
   $('hl-again').addEventListener('click', () => join());
+  // A closed tab ends the chat for the volunteer after the short bye window, not the resume window.
+  addEventListener('pagehide', () => { if (state.conn) state.conn.bye(); });
   $('message-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     send();

@@ -144,6 +144,7 @@ function dashboard() {
   conn.addEventListener('error', (ev) => alertText(errorMessage(ev.detail.code)));
   conn.addEventListener('closed', () => alertText(t('staff.ended.revoked')));
   conn.connect();
+  addEventListener('pagehide', () => conn.bye()); // visitors back in line after the bye window, not the resume window
   clearInterval(state.tickTimer);
   state.tickTimer = setInterval(renderOffers, 1000);
 }
@@ -309,7 +310,11 @@ function buildCard(m) {
     to.setAttribute('aria-label', t('staff.handoverTo'));
     const handover = el('button', 'handover', '');
     handover.type = 'button';
-    handover.addEventListener('click', () => state.conn.sendRaw({ type: 'chat-handover', chat: m.chat, volunteer: to.value || undefined }));
+    handover.addEventListener('click', () => {
+      const chat = c();
+      if (to.value && chat) cardNote(chat, t('staff.handoverAsked', { name: to.options[to.selectedIndex].textContent }));
+      state.conn.sendRaw({ type: 'chat-handover', chat: m.chat, volunteer: to.value || undefined });
+    });
     actions.append(hours, timeout, to, handover);
   }
   const note = el('p', 'card-note');
