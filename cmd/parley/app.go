@@ -113,8 +113,8 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 			RelayPortMax:  cfg.TURNRelayPorts[1],
 			Realm:         cfg.TURNRealm,
 			AllowPeers:    cfg.TURNAllowPeers,
-			MaxPerSession: cfg.TURNMaxSession,
-			MaxPerPrefix:  cfg.TURNMaxPerAddr,
+			MaxPerSession: max(cfg.TURNMaxSession, cfg.Helpline.relayAllocations()),
+			MaxPerPrefix:  max(cfg.TURNMaxPerAddr, cfg.Helpline.relayAllocations()),
 			MaxTotal:      cfg.TURNMaxTotal,
 			Logger:        log.With("component", "turn"),
 		}

@@ -238,3 +238,54 @@ func TestBrowserHelplineStaticPages(t *testing.T) {
 	}
 	b.checkClean()
 }
+
+// A handover in the browsers: Ann hands her chat to Bo, who accepts; the visitor moves to Bo without
+// queueing again, and Ann's notes reach Bo's page over their own data channel, never the server.
+func TestBrowserHelplineHandover(t *testing.T) {
+	app := startHelplineE2E(t)
+	base := staffBase(app)
+	staff := map[string]*browser{}
+	for _, name := range []string{"Ann", "Bo"} {
+		token, _, err := app.sig.Helpline().NewInvite(time.Now(), store.RoleVolunteer, helpline.Admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBrowser(t, name, 1280, 900)
+		b.authenticator()
+		b.register(base, token, name)
+		b.click("shift-toggle")
+		waitFor[bool](b, "on shift", `document.getElementById('shift-state').dataset.on === 'true'`, shortWait)
+		staff[name] = b
+	}
+	ann, bo := staff["Ann"], staff["Bo"]
+	visitor := newBrowser(t, "visitor", 1280, 800)
+	visitor.navigate(viaAddress(t, app, "203.0.113.11") + "/helpline.html")
+	visitor.waitScreen("start", shortWait)
+	evalT[bool](visitor, `(document.getElementById('hl-consent').checked = true, true)`)
+	visitor.click("hl-start")
+	// Ann went on shift first: she has been free the longest.
+	waitFor[bool](ann, "the offer", `!!document.querySelector('.offer-card .accept')`, shortWait)
+	evalT[bool](ann, `(document.querySelector('.offer-card .accept').click(), true)`)
+	visitor.waitChatOpen()
+	waitFor[bool](ann, "Bo among the colleagues", `[...document.querySelectorAll('.chat-card[data-kind=visitor] .handover-to option')].some((o) => o.textContent === 'Bo')`, shortWait)
+	evalT[bool](ann, `(() => { const card = document.querySelector('.chat-card[data-kind=visitor]');
+		const to = card.querySelector('.handover-to');
+		to.value = [...to.options].find((o) => o.textContent === 'Bo').value;
+		card.querySelector('.handover').click(); return true; })()`)
+	waitFor[bool](bo, "the handover's offer", `[...document.querySelectorAll('.offer-card .offer-head')].some((e) => e.textContent === 'Ann hands a chat over to you.')`, shortWait)
+	evalT[bool](bo, `(document.querySelector('.offer-card .accept').click(), true)`)
+
+	waitFor[bool](visitor, "talking with Bo", `document.getElementById('hl-chat-title').textContent === 'Talking with Bo' && !document.getElementById('message').disabled`, longWait)
+	for _, b := range []*browser{ann, bo} {
+		waitFor[bool](b, "the notes open", `!!document.querySelector('.chat-card[data-kind=notes] textarea:not(:disabled)')`, longWait)
+	}
+	notes := canary(t)
+	evalT[bool](ann, fmt.Sprintf(`(() => { const card = document.querySelector('.chat-card[data-kind=notes]');
+		card.querySelector('textarea').value = %s; card.querySelector('form').requestSubmit(); return true; })()`, js(notes)))
+	waitFor[bool](bo, "Ann's notes", fmt.Sprintf(`[...document.querySelectorAll('.chat-card[data-kind=notes] .msg-them .text')].some((e) => e.textContent === %s)`, js(notes)), shortWait)
+	bo.shots("helpline-handover")
+	checkNotSeen(t, app, notes)
+	for _, b := range []*browser{ann, bo, visitor} {
+		b.checkClean()
+	}
+}

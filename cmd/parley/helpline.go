@@ -86,6 +86,20 @@ func (h Helpline) config() *helpline.Config {
 	return cfg
 }
 
+// relayAllocations is the least relay quota per session (and address)
+// the helpline works with: everyone in it is relayed, a volunteer holds up
+// to the maximum capacity of chats and a handover's notes at once, and a
+// chat handed over opens a new connection while the old one's allocations
+// are still being released; each connection allocates once per TURN URL
+// (UDP, TCP, TLS). 0 without a helpline.
+func (h Helpline) relayAllocations() int {
+	cfg := h.config()
+	if cfg == nil {
+		return 0
+	}
+	return 3 * (cfg.MaxCapacity + 2)
+}
+
 // staticOptions is what the privacy notice says of the helpline; nil
 // without one.
 func (h Helpline) staticOptions() *static.HelplineOptions {

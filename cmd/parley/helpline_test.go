@@ -37,6 +37,15 @@ func TestHelplineFlags(t *testing.T) {
 			}
 		})
 	}
+	// Everyone in the helpline is relayed: a volunteer's session needs
+	// room for its chats and notes over every TURN transport.
+	cfg, _ := parseConfig([]string{"--helpline"}, env, &strings.Builder{})
+	if got := cfg.Helpline.relayAllocations(); got != 3*(helpline.DefaultMaxCapacity+2) {
+		t.Errorf("relay allocations per session %d", got)
+	}
+	if cfg, _ := parseConfig(nil, env, &strings.Builder{}); cfg.Helpline.relayAllocations() != 0 {
+		t.Error("relay allocations raised without a helpline")
+	}
 	var out strings.Builder
 	run([]string{"-h"}, env, &out, &out)
 	for _, want := range []string{"--helpline ", "PARLEY_HELPLINE_HOURS", "--public-url", "parley invite"} {
