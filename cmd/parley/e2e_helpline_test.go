@@ -129,6 +129,7 @@ func TestBrowserHelplinePasskeys(t *testing.T) {
 		t.Fatal("a volunteer sees the coordination panel, or is not a volunteer")
 	}
 	waitFor[bool](ada, "Sam in the staff list", `(document.getElementById('new-invite').click(), [...document.querySelectorAll('#members li')].some((l) => l.textContent.includes('Sam')))`, shortWait)
+	ada.shots("helpline-coordinator")
 	for _, b := range []*browser{ada, eve, sam} {
 		b.checkClean()
 	}
