@@ -80,7 +80,7 @@ func (h *hub) hlAccept(c *conn, offerID string, now time.Time) error {
 		if from != nil {
 			// The notes: a room of the two volunteers, the one handing over
 			// offers; what they write goes between their browsers.
-			notes := hl.openRoomLocked(from, vol, nil, now)
+			notes := hl.openRoomLocked(vol, from, nil, now)
 			hl.sendChatLocked(notes, from.sid, false)
 			hl.sendChatLocked(notes, vol.sid, false)
 		}

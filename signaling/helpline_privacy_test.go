@@ -168,7 +168,7 @@ func TestHelplineHandoverNotesNeverReachTheServer(t *testing.T) {
 	boNotes := wait(t, bo, "chat").Msg
 	boChat := wait(t, bo, "chat").Msg
 	if annNotes.Notes == nil || boNotes.Notes == nil || annNotes.Chat != boNotes.Chat || annNotes.With != "Bo" || boNotes.With != "Ann" ||
-		boChat.Notes != nil || boChat.Contact == nil {
+		annNotes.Role != proto.RoleOfferer || boChat.Notes != nil || boChat.Contact == nil {
 		t.Fatalf("notes %+v / %+v, chat %+v", annNotes, boNotes, boChat)
 	}
 	if m := wait(t, v, "partner-left").Msg; m.Reason != proto.ReasonHandover {
