@@ -131,9 +131,11 @@ function connect() {
   }
   const conn = new HelplineConnection();
   state.conn = conn;
-  conn.addEventListener('welcome', () => {
-    // After a reconnect the server brings back what it still holds (queued or matched); a fresh
-    // session in a page that was waiting joins again.
+  conn.addEventListener('welcome', (ev) => {
+    // After a reconnect the server brings back what it still holds (queued or matched). A fresh
+    // session (the server restarted: the helpline's chats live in memory) has nothing: the page
+    // queues again.
+    if (!ev.detail.resumed && state.phase === 'chat') endChat('hl.ended.gone');
     if (state.phase === 'start' || state.phase === 'queue') join();
   });
   conn.addEventListener('queued', (ev) => {

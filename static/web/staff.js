@@ -114,6 +114,13 @@ function dashboard() {
   render();
   const conn = new HelplineConnection();
   state.conn = conn;
+  conn.addEventListener('welcome', (ev) => {
+    // A fresh session (the server restarted): the chats of before are gone.
+    if (ev.detail.resumed) return;
+    for (const [id, c] of state.chats) if (!c.ended) chatEnded({ chat: id, reason: 'gone' });
+    state.offers.clear();
+    renderOffers();
+  });
   conn.addEventListener('shift', (ev) => {
     state.shift = ev.detail;
     render();
