@@ -18,6 +18,9 @@ type meResponse struct {
 	Banned      bool       `json:"banned"`
 	BannedUntil *time.Time `json:"bannedUntil,omitempty"`
 	Retention   retention  `json:"retention"`
+	// Helpline is the caller's contact record, with a helpline and its
+	// visitor cookie (helpline_wire.go).
+	Helpline *meHelpline `json:"helpline,omitempty"`
 }
 
 type meSession struct {
@@ -61,6 +64,11 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.helplineMe(r, now, &resp); err != nil {
+		s.log.Error("reading a contact record failed", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	if addr := s.clientAddr(r); addr.IsValid() {
 		ban, banned, err := s.cfg.Store.Banned(now, addr)
 		if err != nil {
@@ -86,6 +94,11 @@ func (s *Server) serveDeleteMe(w http.ResponseWriter, r *http.Request) {
 	}
 	if token := s.tokenOf(r); token != "" {
 		s.backend().Erase(token, time.Now())
+	}
+	if err := s.helplineErase(w, r, time.Now()); err != nil {
+		s.log.Error("erasing a contact record failed", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
 	}
 	http.SetCookie(w, s.cookie(r, "", true))
 	w.WriteHeader(http.StatusNoContent)

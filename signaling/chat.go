@@ -232,6 +232,7 @@ func (h *hub) next(sess *session, now time.Time) error {
 // leave ends the chat (the partner is left idle) or leaves the queue.
 func (h *hub) leave(sess *session, reason string, now time.Time) {
 	h.leaveChat(sess, reason, false, now)
+	h.hlLeave(sess, reason, now)
 	sess.mu.Lock()
 	if sess.queued {
 		h.q.leave(sess.id)

@@ -57,7 +57,7 @@ func (s *Server) reannounce(b Backend) {
 		if !ok {
 			continue // not past hello yet: its hello goes to b anyway
 		}
-		sid, gen, err := reattach(b, token, c.addr, v, s.cfg.NodeID, s.cfg.RelayURLs, join, since, now)
+		sid, gen, err := reattach(b, token, c.addr, v, c.hl, s.cfg.NodeID, s.cfg.RelayURLs, join, since, now)
 		if err != nil {
 			c.close(proto.CloseServerRestart, "server restart")
 			continue
@@ -104,7 +104,7 @@ func (d degraded) Open(string, netip.Addr, time.Time) (string, string, error) {
 
 func (d degraded) Abandon(string) {}
 
-func (d degraded) Hello(sid string, v int, _ netip.Addr, _ string, _ []string, _ time.Time) (uint64, error) {
+func (d degraded) Hello(sid string, v int, _ netip.Addr, _ Identity, _ string, _ []string, _ time.Time) (uint64, error) {
 	h := d.s.hub()
 	d.s.DeliverLocal(sid, proto.Encode(&proto.Outbound{
 		Type: proto.TypeWelcome, State: "unavailable", V: v, Resumed: proto.Bool(false),
@@ -120,7 +120,7 @@ func (d degraded) Detach(string, uint64, time.Time) {}
 func (d degraded) Erase(string, time.Time)          {}
 func (d degraded) SessionLive(string) bool          { return false }
 
-func (d degraded) Reattach(string, netip.Addr, int, string, []string, *proto.Inbound, time.Time, time.Time) (string, uint64, error) {
+func (d degraded) Reattach(string, netip.Addr, int, Identity, string, []string, *proto.Inbound, time.Time, time.Time) (string, uint64, error) {
 	return "", 0, proto.ErrUnavailable
 }
 
@@ -141,10 +141,10 @@ func (s *Server) ConnectionsLost(sids []string) {
 
 // reattach tries for a few seconds: a new leader announces itself a moment
 // before it serves.
-func reattach(b Backend, token string, addr netip.Addr, v int, node string, relay []string, join *proto.Inbound, since, now time.Time) (string, uint64, error) {
+func reattach(b Backend, token string, addr netip.Addr, v int, id Identity, node string, relay []string, join *proto.Inbound, since, now time.Time) (string, uint64, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		sid, gen, err := b.Reattach(token, addr, v, node, relay, join, since, now)
+		sid, gen, err := b.Reattach(token, addr, v, id, node, relay, join, since, now)
 		if err == nil || !errors.Is(err, proto.ErrUnavailable) || time.Now().After(deadline) {
 			return sid, gen, err
 		}

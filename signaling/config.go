@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/matcher"
+	"github.com/parley-chat/parley/signaling/helpline"
 	"github.com/parley-chat/parley/signaling/pow"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
@@ -138,6 +139,9 @@ type Config struct {
 	// Static serves the browser client at / (and /privacy). Nil serves none.
 	Static http.Handler
 
+	// Helpline runs the helpline (signaling/helpline); nil runs none.
+	Helpline *helpline.Config
+
 	// Logger receives lifecycle events; never an address, a token, a name or
 	// a preference.
 	Logger *slog.Logger
@@ -196,6 +200,11 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Helpline != nil {
+		hc := *c.Helpline // the caller's copy stays as it was
+		hc.SetDefaults()
+		c.Helpline = &hc
+	}
 }
 
 func (c *Config) validate() error {
@@ -222,6 +231,9 @@ func (c *Config) validate() error {
 		if !proto.ValidLanguage(l) {
 			return fmt.Errorf("signaling: config: %q is not a language code like en or pt-br", l)
 		}
+	}
+	if c.Helpline != nil {
+		return c.Helpline.Validate()
 	}
 	return nil
 }

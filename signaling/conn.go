@@ -21,6 +21,7 @@ type conn struct {
 	addr   netip.Addr    // in memory only: for bans and reports
 	prefix netip.Prefix  // the address normalised to /32 or /64
 	gen    atomic.Uint64 // the session's connection generation, from hello
+	hl     Identity      // who the helpline cookies say this is, read at the upgrade (helpline_wire.go)
 
 	limiter       *rate.Limiter // every message
 	actionLimiter *rate.Limiter // join, next, report

@@ -158,6 +158,7 @@ func (h *hub) checkNotBanned(sess *session, now time.Time) error {
 // chat at a time.
 func (h *hub) leaveEverything(sess *session, now time.Time) {
 	h.leaveChat(sess, proto.ReasonLeave, false, now)
+	h.hlLeave(sess, proto.ReasonLeave, now)
 	sess.mu.Lock()
 	if sess.queued {
 		h.q.leave(sess.id)

@@ -19,7 +19,8 @@ type Backend interface {
 	// Hello attaches a connection that said hello and sends welcome; the
 	// generation it returns names this connection from now on. node is
 	// where it is connected, relay the TURN URLs handed out there.
-	Hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (gen uint64, err error)
+	// id is who the connection's helpline cookies say it is.
+	Hello(sid string, v int, addr netip.Addr, id Identity, node string, relay []string, now time.Time) (gen uint64, err error)
 	// Message runs one client message of connection gen.
 	Message(sid string, gen uint64, m *proto.Inbound, now time.Time) error
 	// Detach runs when connection gen closes.
@@ -32,7 +33,7 @@ type Backend interface {
 	// lead of a cluster passed: its session by its token (no new token),
 	// attached without a welcome, and queued again with its last join as it
 	// waited since then, when it was waiting (see reattach.go).
-	Reattach(token string, addr netip.Addr, v int, node string, relay []string, join *proto.Inbound, since, now time.Time) (sid string, gen uint64, err error)
+	Reattach(token string, addr netip.Addr, v int, id Identity, node string, relay []string, join *proto.Inbound, since, now time.Time) (sid string, gen uint64, err error)
 }
 
 // handler runs one client message type. The table below is the only place
@@ -55,6 +56,14 @@ var handlers = map[string]handler{
 	proto.TypeRoomJoin:   {action: true, run: onRoomJoin},
 	proto.TypeRoomKick:   {action: true, run: onRoomKick},
 	proto.TypeRoomLock:   {action: true, run: onRoomLock},
+
+	// The helpline's staff (helpline_wire.go); anyone else gets forbidden.
+	proto.TypeShift:        {action: true, run: onShift},
+	proto.TypeOfferAccept:  {run: onOfferAccept},
+	proto.TypeOfferDecline: {run: onOfferDecline},
+	proto.TypeChatEnd:      {run: onChatEnd},
+	proto.TypeChatTimeOut:  {action: true, run: onChatTimeOut},
+	proto.TypeChatHandover: {action: true, run: onChatHandover},
 }
 
 // dispatch runs one decoded message on the reader goroutine: hello and the
@@ -72,7 +81,7 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 		c.hello = true
 		s.metrics.countMessage(m.Type)
 		s.register(c)
-		gen, err := s.backend().Hello(c.sidNow(), v, c.addr, s.cfg.NodeID, s.cfg.RelayURLs, now)
+		gen, err := s.backend().Hello(c.sidNow(), v, c.addr, c.hl, s.cfg.NodeID, s.cfg.RelayURLs, now)
 		if err != nil {
 			return err
 		}
@@ -121,6 +130,10 @@ func onJoin(h *hub, sess *session, m *proto.Inbound, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if j.Mode == proto.ModeHelpline {
+		return h.hlJoin(sess, j, now)
+	}
+	h.hlLeave(sess, proto.ReasonLeave, now)
 	if err := h.proveWork(sess, j.Pow, now); err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ type Delivery interface {
 //
 //	session.mu  <  room.mu  <  queue.mu  <  hub.mu  <  (delivery's own)
 //
+// The helpline's lock (helplineHub.mu) comes before all of them: it is
+// taken first or not at all.
+//
 // A signal takes its sender's session lock and its room's lock for a few
 // reads; no lock is shared between rooms on that path.
 
@@ -68,6 +71,8 @@ type hub struct {
 	groups   map[string]*room    // open group rooms, by the hex of their key
 	rb       rebuild             // a new leader's queue, collected for a moment
 	closing  bool
+
+	hl *helplineHub // nil without a helpline (helpline_hub.go)
 }
 
 func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
@@ -91,6 +96,9 @@ func newHub(cfg *Config, out Delivery, m *counters) (*hub, error) {
 		pow:      guard,
 	}
 	h.persist = newPersister(h)
+	if cfg.Helpline != nil {
+		h.hl = newHelplineHub(h, *cfg.Helpline)
+	}
 	return h, nil
 }
 
@@ -280,7 +288,7 @@ func (h *hub) SessionLive(cred string) bool {
 // last state goes to the store first; a return within the TTL loads it.
 func (h *hub) forgetIfIdle(sess *session) {
 	sess.mu.Lock()
-	if sess.connected || sess.connecting.Load() > 0 || sess.grace != nil || sess.chat != nil {
+	if sess.connected || sess.connecting.Load() > 0 || sess.grace != nil || sess.chat != nil || len(sess.held) > 0 {
 		sess.mu.Unlock()
 		return
 	}
@@ -367,7 +375,7 @@ func (h *hub) shutdown() {
 func (h *hub) housekeeping(now time.Time) {
 	for _, s := range h.snapshot() {
 		s.mu.Lock()
-		idle := !s.connected && s.grace == nil && s.chat == nil && s.connecting.Load() == 0
+		idle := !s.connected && s.grace == nil && s.chat == nil && len(s.held) == 0 && s.connecting.Load() == 0
 		if s.connected {
 			h.touchLocked(s, now)
 		}
@@ -416,13 +424,19 @@ func (h *hub) Abandon(sid string) {
 }
 
 // Hello is Backend.Hello.
-func (h *hub) Hello(sid string, v int, addr netip.Addr, node string, relay []string, now time.Time) (uint64, error) {
+func (h *hub) Hello(sid string, v int, addr netip.Addr, id Identity, node string, relay []string, now time.Time) (uint64, error) {
 	sess := h.lookup(sid)
 	if sess == nil {
 		return 0, proto.ErrInternal // erased between the upgrade and hello
 	}
 	gen := h.attach(sess)
+	sess.mu.Lock()
+	if sess.gen == gen {
+		sess.hl = id
+	}
+	sess.mu.Unlock()
 	h.helloSession(sess, gen, v, addr, node, relay, now)
+	h.hlHello(sess, now)
 	return gen, nil
 }
 

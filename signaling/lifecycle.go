@@ -161,6 +161,7 @@ func (h *hub) detachSession(sess *session, gen uint64, now time.Time) {
 	}
 	h.markDirtyLocked(sess, now)
 	sess.mu.Unlock()
+	h.hlDetach(sess)
 	if r != nil {
 		m := &proto.Outbound{Type: proto.TypePartnerReconnecting}
 		if r.group != nil {
@@ -200,6 +201,7 @@ func (h *hub) graceOver(sess *session, gen uint64) {
 	}
 	sess.mu.Unlock()
 	h.leaveChat(sess, reason, false, now)
+	h.hlGone(sess, reason, now)
 	h.forgetIfIdle(sess)
 }
 

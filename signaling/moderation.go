@@ -123,6 +123,7 @@ func (h *hub) enforceBan(now, until time.Time, covered func(netip.Addr) bool) {
 			continue
 		}
 		h.leaveChat(s, proto.ReasonBanned, true, now)
+		h.hlGone(s, proto.ReasonBanned, now)
 		h.deliver(s.id, frame)
 		h.out.Disconnect(s.id, proto.CloseBanned, "banned")
 		gone = append(gone, h.endSession(s))
@@ -176,6 +177,7 @@ func (h *hub) Erase(token string, now time.Time) {
 	}
 	s.mu.Unlock()
 	h.leaveChat(s, proto.ReasonLeave, false, now)
+	h.hlGone(s, proto.ReasonLeave, now)
 	h.out.Disconnect(s.id, proto.CloseNormal, "session erased")
 	<-h.endSession(s)
 }

@@ -85,7 +85,7 @@ func (h *hub) stopRebuild() {
 }
 
 // Reattach is Backend.Reattach.
-func (h *hub) Reattach(token string, addr netip.Addr, v int, node string, relay []string, join *proto.Inbound, since, now time.Time) (string, uint64, error) {
+func (h *hub) Reattach(token string, addr netip.Addr, v int, id Identity, node string, relay []string, join *proto.Inbound, since, now time.Time) (string, uint64, error) {
 	sess, err := h.findForReattach(token, addr, now)
 	if err != nil {
 		return "", 0, err
@@ -99,6 +99,7 @@ func (h *hub) Reattach(token string, addr netip.Addr, v int, node string, relay 
 	sess.welcomed = true
 	sess.connected, sess.version = true, v
 	sess.addr, sess.prefix = addr, prefix.Of(addr)
+	sess.hl = id
 	sess.stopGraceLocked()
 	requeue := join != nil && !since.IsZero() && sess.chat == nil
 	if requeue {

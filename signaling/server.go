@@ -98,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/me", s.serveMe)
 	s.mux.HandleFunc("DELETE /api/me", s.serveDeleteMe)
 	s.mux.HandleFunc("GET /api/stats", s.serveStats)
+	s.mountHelpline()
 	if cfg.Static != nil {
 		s.mux.Handle("/", cfg.Static)
 	}
@@ -128,6 +129,7 @@ func (s *Server) tickLoop() {
 		case now := <-t.C:
 			h := s.hub()
 			h.tick(now)
+			h.hlTick(now)
 			if now.Sub(lastHousekeeping) >= touchEvery {
 				lastHousekeeping = now
 				h.housekeeping(now)
@@ -338,6 +340,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	c := newConn(s, ws, addr, p, sid, token)
+	c.hl = s.helplineConn(r, now)
 	// The handler returns now and the connection lives on in a goroutine of
 	// its own: net/http's 4 KiB reader and writer, the request and the
 	// handler's deep stack are freed, which more than halves what an idle

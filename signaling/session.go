@@ -38,8 +38,10 @@ type session struct {
 	join      *proto.Join  // the last join, preference included, in memory only
 	queued    bool
 	queuedAt  time.Time
-	chat      *room  // the current chat, nil when idle or queued
-	peer      string // this session's peer id in chat
+	chat      *room    // the current chat, nil when idle or queued
+	peer      string   // this session's peer id in chat
+	held      []seat   // helpline chats, beside chat: a volunteer holds several (helpline_hub.go)
+	hl        Identity // the current connection's helpline cookies, in memory only
 	grace     *time.Timer
 	graceGen  uint64 // which window the running timer is for
 	wasQueued bool   // dropped while queued: requeue on return

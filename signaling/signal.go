@@ -14,6 +14,9 @@ import (
 func (h *hub) signal(sess *session, sig proto.Signal, now time.Time) error {
 	sess.mu.Lock()
 	r, peer := sess.chat, sess.peer
+	if r == nil && len(sess.held) > 0 {
+		r, peer = sess.seatFor(sig.Peer)
+	}
 	if r != nil {
 		h.touchLocked(sess, now)
 	}

@@ -39,6 +39,16 @@ type Options struct {
 	BanFor time.Duration
 	// HideIPDefault is the default of the hide-my-IP toggle.
 	HideIPDefault bool
+	// Helpline says the helpline runs, with its retention and blocks: the
+	// notice then has a section on it.
+	Helpline *HelplineOptions
+}
+
+// HelplineOptions are the helpline's settings the notice states.
+type HelplineOptions struct {
+	ContactPeriod   time.Duration // key rotation and contact record retention
+	TimeOutsToBlock int
+	Block           time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -198,11 +208,17 @@ type privacyData struct {
 	BanAfter      int
 	BanFor        string
 	HideIPDefault bool
+
+	Helpline        bool
+	VisitorCookie   string
+	ContactPeriod   string
+	TimeOutsToBlock int
+	HelplineBlock   string
 }
 
 func renderPrivacy(o Options, lang string) ([]byte, error) {
 	var buf bytes.Buffer
-	err := privacyTemplate.Execute(&buf, privacyData{
+	d := privacyData{
 		Lang:          lang,
 		SessionTTL:    humanDuration(o.SessionTTL, lang),
 		ResumeWindow:  humanDuration(o.ResumeWindow, lang),
@@ -210,7 +226,13 @@ func renderPrivacy(o Options, lang string) ([]byte, error) {
 		BanAfter:      o.BanAfter,
 		BanFor:        humanDuration(o.BanFor, lang),
 		HideIPDefault: o.HideIPDefault,
-	})
+	}
+	if h := o.Helpline; h != nil {
+		d.Helpline, d.TimeOutsToBlock = true, h.TimeOutsToBlock
+		d.VisitorCookie = humanDuration(90*24*time.Hour, lang)
+		d.ContactPeriod, d.HelplineBlock = humanDuration(h.ContactPeriod, lang), humanDuration(h.Block, lang)
+	}
+	err := privacyTemplate.Execute(&buf, d)
 	if err != nil {
 		return nil, fmt.Errorf("static: render privacy notice: %w", err)
 	}

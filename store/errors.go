@@ -47,4 +47,11 @@ var (
 	ErrBadRoom = errors.New("store: invalid room")
 	// ErrBadSession means a nil session or one that cannot be stored.
 	ErrBadSession = errors.New("store: invalid session")
+	// ErrBadStaff, ErrBadInvite, ErrBadContact, ErrBadBlock and ErrBadAudit
+	// mean a helpline record that cannot be stored as given.
+	ErrBadStaff   = errors.New("store: invalid staff record")
+	ErrBadInvite  = errors.New("store: invalid invite")
+	ErrBadContact = errors.New("store: invalid contact record")
+	ErrBadBlock   = errors.New("store: invalid helpline block")
+	ErrBadAudit   = errors.New("store: invalid audit entry")
 )

@@ -28,8 +28,18 @@ var (
 	bucketStrikes  = []byte("strikes") // format 2: bans on wider IPv6 prefixes in the making (escalate.go)
 	bucketRooms    = []byte("rooms")   // group rooms, keyed by a keyed hash of their secret (room.go)
 
-	allBuckets  = [][]byte{bucketMeta, bucketSessions, bucketReports, bucketBans, bucketExpiry, bucketStrikes, bucketRooms}
-	dataBuckets = [][]byte{bucketSessions, bucketReports, bucketBans, bucketStrikes, bucketRooms}
+	// The helpline's (staff.go, contact.go, hlblock.go, audit.go).
+	bucketStaff       = []byte("staff")
+	bucketInvites     = []byte("invites")
+	bucketContacts    = []byte("contacts")
+	bucketContactKeys = []byte("contact-keys")
+	bucketHLBlocks    = []byte("helpline-blocks")
+	bucketAudit       = []byte("audit")
+
+	allBuckets = [][]byte{bucketMeta, bucketSessions, bucketReports, bucketBans, bucketExpiry, bucketStrikes, bucketRooms,
+		bucketStaff, bucketInvites, bucketContacts, bucketContactKeys, bucketHLBlocks, bucketAudit}
+	dataBuckets = [][]byte{bucketSessions, bucketReports, bucketBans, bucketStrikes, bucketRooms,
+		bucketStaff, bucketInvites, bucketContacts, bucketContactKeys, bucketHLBlocks, bucketAudit}
 )
 
 // checkPrefix starts the meta key of a key check record: "check" + key id.

@@ -214,12 +214,13 @@ func (s *Store) sweepOne(tx *bolt.Tx, ik []byte, now int64) (gone, bad bool, err
 }
 
 // dueHeader reads the header the sweeper decides by. A record the store can
-// open is opened, so a tampered expiry is caught; a session record is sealed
-// under its token, which the store does not have, so its header is read
-// unauthenticated: a forged expiry could only make it go sooner or later,
-// and forging needs write access to the file, which is everything anyway.
+// open is opened, so a tampered expiry is caught; a session or contact
+// record is sealed under its token, which the store does not have, so its
+// header is read unauthenticated: a forged expiry could only make it go
+// sooner or later, and forging needs write access to the file, which is
+// everything anyway.
 func (s *Store) dueHeader(bucket, key, v []byte) (header, error) {
-	if bytes.Equal(bucket, bucketSessions) {
+	if bytes.Equal(bucket, bucketSessions) || bytes.Equal(bucket, bucketContacts) {
 		h, err := parseHeader(v)
 		if err != nil {
 			s.st.corrupt.Add(1)

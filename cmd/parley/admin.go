@@ -104,6 +104,7 @@ func newAdminServer(a *app) (*adminServer, error) {
 		mux.Handle("GET /admin/ban-lookup", s.auth(s.serveBanLookup))
 		mux.Handle("GET /admin/stats", s.auth(s.serveStats))
 		mux.Handle("GET /admin/backup", s.auth(s.serveBackup))
+		s.mountHelpline(mux, a)
 	}
 	s.srv = &http.Server{
 		Handler:           noStore(mux),

@@ -101,8 +101,10 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 				BanFor:        cfg.BanFor,
 				BanAfter:      cfg.BanAfter,
 				HideIPDefault: cfg.HideIPDefault,
+				Helpline:      cfg.Helpline.staticOptions(),
 			}),
-			Logger: log.With("component", "signaling"),
+			Helpline: cfg.Helpline.config(),
+			Logger:   log.With("component", "signaling"),
 		},
 	}
 	if cfg.TURNListen != "off" {
@@ -117,8 +119,8 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 			RelayPortMax:      cfg.TURNRelayPorts[1],
 			Realm:             cfg.TURNRealm,
 			AllowPeers:        cfg.TURNAllowPeers,
-			MaxPerSession:     cfg.TURNMaxSession,
-			MaxPerPrefix:      cfg.TURNMaxPerAddr,
+			MaxPerSession:     max(cfg.TURNMaxSession, cfg.Helpline.relayAllocations()),
+			MaxPerPrefix:      max(cfg.TURNMaxPerAddr, cfg.Helpline.relayAllocations()),
 			MaxTotal:          cfg.TURNMaxTotal,
 			MaxPerNetwork:     cfg.TURNMaxPerNet,
 			MaxConnsPerPrefix: cfg.TURNMaxConnsPerAddr,

@@ -83,6 +83,8 @@ type Config struct {
 	LogFormat string
 	LogLevel  string
 
+	Helpline Helpline // the helpline's flags (helpline.go)
+
 	ShutdownTimeout time.Duration
 }
 
@@ -145,6 +147,7 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	durationFlag(fs, &c.ShutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
+	defineHelplineFlags(fs, &c.Helpline)
 }
 
 // parseConfig reads flags from args with environment fallbacks. It returns
@@ -160,7 +163,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 
 	fs.Usage = func() {
 		fmt.Fprintf(out, "parley %s: anonymous one-to-one chats between strangers, by text or video.\n\n", version)
-		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n       parley backup [flags] FILE   (a running server's database, through the admin API)\n       parley restore [flags] FILE  (in place of a stopped server's database)\n\nEvery flag can also be set by its environment variable; a flag wins.\n")
+		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n       parley backup [flags] FILE   (a running server's database, through the admin API)\n       parley restore [flags] FILE  (in place of a stopped server's database)\n       parley invite [flags]        (a helpline staff invite, through the admin API)\n\nEvery flag can also be set by its environment variable; a flag wins.\n")
 		fmt.Fprintf(out, "Durations are written with d, h, m or s: 90d, 2160h, 1h30m and 30s all work.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			def := f.DefValue
@@ -280,6 +283,7 @@ func (c *Config) validate() error {
 	if c.PowGlobalJoins < 0 {
 		errs = append(errs, errors.New("--pow-global-joins-per-minute must not be negative"))
 	}
+	errs = append(errs, c.validateHelpline()...)
 	return errors.Join(errs...)
 }
 

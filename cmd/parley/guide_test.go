@@ -100,6 +100,10 @@ var guideCommands = map[string]guideCommand{
 	`TOKEN=$(sudo sed -n 's/^PARLEY_ADMIN_TOKEN=//p' /etc/parley/parley.env)`:                                {kind: guideRun},
 	`curl -fsS -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9090/admin/bans`:                           {kind: guideRun, want: `"bans"`},
 	`curl -fsS -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:9090/admin/ban-lookup?addr=198.51.100.7'`: {kind: guideRun, want: `"banned": false`},
+
+	`echo 'PARLEY_HELPLINE=true' | sudo tee -a /etc/parley/parley.env >/dev/null`:                       {kind: guideRun},
+	`echo 'PARLEY_PUBLIC_URL=https://chat.example.org' | sudo tee -a /etc/parley/parley.env >/dev/null`: {kind: guideRun},
+	`PARLEY_ADMIN_TOKEN=$TOKEN parley invite --admin-listen 127.0.0.1:9090 --role coordinator`:          {kind: guideRun, want: "https://chat.example.org/staff.html#invite="},
 }
 
 // guideBlocks returns the commands of each ```sh block of the guide.

@@ -30,6 +30,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			return runBackup(args[1:], getenv, stdout, stderr)
 		case "restore":
 			return runRestore(args[1:], getenv, stdout, stderr)
+		case "invite":
+			return runInvite(args[1:], getenv, stdout, stderr)
 		}
 	}
 	cfg, err := parseConfig(args, getenv, stdout)

@@ -95,9 +95,10 @@ type Client struct {
 	cookieName string
 	welcome    *proto.Outbound
 	closed     bool
-	you        string           // this client's peer id in the current chat
-	hideInChat bool             // the current chat hides this client's address
-	peers      map[string]*peer // the PeerConnections of the current chat, by peer id
+	you        string            // this client's peer id in the current chat
+	hideInChat bool              // the current chat hides this client's address
+	peers      map[string]*peer  // the PeerConnections of the current chat, by peer id
+	chats      map[string]string // a volunteer's helpline chats: chat id -> peer id (helpline.go)
 	pow        powState
 }
 
@@ -116,7 +117,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger, events: newMailbox(), done: make(chan struct{}), token: cfg.Token,
-		cookieName: proto.CookieName, peers: make(map[string]*peer)}
+		cookieName: proto.CookieName, peers: make(map[string]*peer), chats: make(map[string]string)}
 	if strings.HasPrefix(cfg.URL, "wss:") {
 		c.cookieName = proto.SecureCookieName
 	}
@@ -164,7 +165,13 @@ func (c *Client) connect(ctx context.Context, url string) (*websocket.Conn, *pro
 	token, name := c.token, c.cookieName
 	c.mu.Unlock()
 	if token != "" {
-		h.Set("Cookie", name+"="+token)
+		// Beside any cookies of Header (the helpline's visitor or staff
+		// cookie in tests).
+		if old := h.Get("Cookie"); old != "" {
+			h.Set("Cookie", old+"; "+name+"="+token)
+		} else {
+			h.Set("Cookie", name+"="+token)
+		}
 	}
 	ws, resp, err := d.DialContext(ctx, url, h)
 	if err != nil {
@@ -556,6 +563,8 @@ func (c *Client) handle(m *proto.Outbound) {
 		}
 	case proto.TypePeerLeft:
 		c.stopPeer(m.Peer)
+	case proto.TypeChat, proto.TypeChatEnded:
+		c.handleHelpline(m)
 	}
 	c.events.put(Event{Type: m.Type, Msg: m})
 }

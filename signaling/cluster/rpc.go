@@ -36,6 +36,8 @@ type call struct {
 	Code  int            `json:"code,omitempty"`
 	Text  string         `json:"text,omitempty"`
 	Term  uint64         `json:"term,omitempty"`
+	// ID is who the connection's helpline cookies say it is.
+	ID *signaling.Identity `json:"id,omitempty"`
 }
 
 type answer struct {
@@ -127,8 +129,8 @@ func (r *remote) Open(token string, addr netip.Addr, _ time.Time) (string, strin
 
 func (r *remote) Abandon(sid string) { r.publish(&call{Op: "abandon", SID: sid}) }
 
-func (r *remote) Hello(sid string, v int, addr netip.Addr, node string, relay []string, _ time.Time) (uint64, error) {
-	a, err := r.request(&call{Op: "hello", SID: sid, V: v, Addr: addr.String(), Relay: relay})
+func (r *remote) Hello(sid string, v int, addr netip.Addr, id signaling.Identity, node string, relay []string, _ time.Time) (uint64, error) {
+	a, err := r.request(&call{Op: "hello", SID: sid, V: v, Addr: addr.String(), Relay: relay, ID: identity(id)})
 	if err != nil {
 		return 0, err
 	}
@@ -146,8 +148,8 @@ func (r *remote) Detach(sid string, gen uint64, _ time.Time) {
 
 func (r *remote) Erase(token string, _ time.Time) { _, _ = r.request(&call{Op: "erase", Token: token}) }
 
-func (r *remote) Reattach(token string, addr netip.Addr, v int, _ string, relay []string, join *proto.Inbound, since, _ time.Time) (string, uint64, error) {
-	c := &call{Op: "reattach", Token: token, Addr: addr.String(), V: v, Relay: relay, Msg: join}
+func (r *remote) Reattach(token string, addr netip.Addr, v int, id signaling.Identity, _ string, relay []string, join *proto.Inbound, since, _ time.Time) (string, uint64, error) {
+	c := &call{Op: "reattach", Token: token, Addr: addr.String(), V: v, Relay: relay, Msg: join, ID: identity(id)}
 	if !since.IsZero() {
 		c.Since = since.UnixNano()
 	}
@@ -156,6 +158,22 @@ func (r *remote) Reattach(token string, addr netip.Addr, v int, _ string, relay 
 		return "", 0, err
 	}
 	return a.SID, a.Gen, nil
+}
+
+// identity leaves an empty identity out of the call.
+func identity(id signaling.Identity) *signaling.Identity {
+	if id == (signaling.Identity{}) {
+		return nil
+	}
+	return &id
+}
+
+// identityOf is the identity a call carries.
+func (c *call) identityOf() signaling.Identity {
+	if c.ID == nil {
+		return signaling.Identity{}
+	}
+	return *c.ID
 }
 
 func (r *remote) SessionLive(cred string) bool {
@@ -193,7 +211,7 @@ func (n *Node) onCall(m *nats.Msg) {
 			addr, _ := netip.ParseAddr(c.Addr)
 			n.route.Locate(c.SID, c.From)
 			var err error
-			a.Gen, err = hub.Hello(c.SID, c.V, addr, c.From, c.Relay, now)
+			a.Gen, err = hub.Hello(c.SID, c.V, addr, c.identityOf(), c.From, c.Relay, now)
 			a.Err = errName(err)
 		case "reattach":
 			addr, perr := netip.ParseAddr(c.Addr)
@@ -206,7 +224,7 @@ func (n *Node) onCall(m *nats.Msg) {
 				since = time.Unix(0, c.Since)
 			}
 			var err error
-			a.SID, a.Gen, err = hub.Reattach(c.Token, addr, c.V, c.From, c.Relay, c.Msg, since, now)
+			a.SID, a.Gen, err = hub.Reattach(c.Token, addr, c.V, c.identityOf(), c.From, c.Relay, c.Msg, since, now)
 			a.Err = errName(err)
 		case "erase":
 			hub.Erase(c.Token, now)

@@ -41,6 +41,10 @@ const (
 	CodePowRequired     = "pow_required"
 	CodeBadPow          = "bad_pow"
 	CodeNothingToBlock  = "nothing_to_block"
+	// The helpline's (helpline.go).
+	CodeNoSuchOffer          = "no_such_offer"
+	CodeNoSuchChat           = "no_such_chat"
+	CodeColleagueUnavailable = "colleague_unavailable"
 )
 
 // Close codes beyond the standard ones.
@@ -56,37 +60,40 @@ const (
 // Sentinel errors. Each maps to one wire code through CodeOf; its text after
 // "proto: " is the message sent with the code.
 var (
-	ErrBadMessage      = errors.New("proto: malformed message")
-	ErrUnknownType     = errors.New("proto: unknown message type")
-	ErrBadVersion      = errors.New("proto: unsupported protocol version")
-	ErrNotHello        = errors.New("proto: the first message must be hello")
-	ErrAlreadyHello    = errors.New("proto: hello was already said")
-	ErrConsentRequired = errors.New("proto: consent and the adult confirmation are required")
-	ErrBadMode         = errors.New("proto: unknown mode")
-	ErrBadMedia        = errors.New("proto: unknown media")
-	ErrBadName         = errors.New("proto: name too long or with characters not allowed")
-	ErrBadInterests    = errors.New("proto: too many interests, or one too long or with characters not allowed")
-	ErrBadPreference   = errors.New("proto: unknown preference")
-	ErrNotPaired       = errors.New("proto: there is no partner to send this to")
-	ErrNotQueued       = errors.New("proto: not in a chat or a queue")
-	ErrBadSignal       = errors.New("proto: a signal carries exactly one of sdp or candidate")
-	ErrBadSDP          = errors.New("proto: the session description is not a valid offer or answer")
-	ErrBadCandidate    = errors.New("proto: the ICE candidate is not valid")
-	ErrNoSuchPeer      = errors.New("proto: no such peer in your chat")
-	ErrNoSuchRoom      = errors.New("proto: no such room: the link is wrong or the room has ended")
-	ErrRoomFull        = errors.New("proto: the room is full")
-	ErrForbidden       = errors.New("proto: only the room's owner may do that, or the room is locked to newcomers")
-	ErrUnavailable     = errors.New("proto: the service cannot start new chats right now (part of it cannot be reached); chats in progress go on, try again soon")
-	ErrBadRoom         = errors.New("proto: a room needs a media of text or video, a name of up to 48 letters, digits, spaces or - _ . ' and a size within the server's limit")
-	ErrSignalBudget    = errors.New("proto: too much signaling in this session, wait a little")
-	ErrBadReason       = errors.New("proto: unknown reason")
-	ErrNothingToReport = errors.New("proto: nobody to report: no partner now or in the last minutes")
-	ErrRateLimited     = errors.New("proto: too many messages, slow down")
-	ErrInternal        = errors.New("proto: internal error")
-	ErrBadLanguage     = errors.New("proto: unknown chat language")
-	ErrPowRequired     = errors.New("proto: the first join of a session needs the proof of work")
-	ErrBadPow          = errors.New("proto: the proof of work is wrong, expired or already used")
-	ErrNothingToBlock  = errors.New("proto: nobody to block: no partner now or in the last minutes")
+	ErrBadMessage           = errors.New("proto: malformed message")
+	ErrUnknownType          = errors.New("proto: unknown message type")
+	ErrBadVersion           = errors.New("proto: unsupported protocol version")
+	ErrNotHello             = errors.New("proto: the first message must be hello")
+	ErrAlreadyHello         = errors.New("proto: hello was already said")
+	ErrConsentRequired      = errors.New("proto: consent and the adult confirmation are required")
+	ErrBadMode              = errors.New("proto: unknown mode")
+	ErrBadMedia             = errors.New("proto: unknown media")
+	ErrBadName              = errors.New("proto: name too long or with characters not allowed")
+	ErrBadInterests         = errors.New("proto: too many interests, or one too long or with characters not allowed")
+	ErrBadPreference        = errors.New("proto: unknown preference")
+	ErrNotPaired            = errors.New("proto: there is no partner to send this to")
+	ErrNotQueued            = errors.New("proto: not in a chat or a queue")
+	ErrBadSignal            = errors.New("proto: a signal carries exactly one of sdp or candidate")
+	ErrBadSDP               = errors.New("proto: the session description is not a valid offer or answer")
+	ErrBadCandidate         = errors.New("proto: the ICE candidate is not valid")
+	ErrNoSuchPeer           = errors.New("proto: no such peer in your chat")
+	ErrNoSuchRoom           = errors.New("proto: no such room: the link is wrong or the room has ended")
+	ErrRoomFull             = errors.New("proto: the room is full")
+	ErrForbidden            = errors.New("proto: only the room's owner may do that, or the room is locked to newcomers")
+	ErrUnavailable          = errors.New("proto: the service cannot start new chats right now (part of it cannot be reached); chats in progress go on, try again soon")
+	ErrBadRoom              = errors.New("proto: a room needs a media of text or video, a name of up to 48 letters, digits, spaces or - _ . ' and a size within the server's limit")
+	ErrSignalBudget         = errors.New("proto: too much signaling in this session, wait a little")
+	ErrBadReason            = errors.New("proto: unknown reason")
+	ErrNothingToReport      = errors.New("proto: nobody to report: no partner now or in the last minutes")
+	ErrRateLimited          = errors.New("proto: too many messages, slow down")
+	ErrInternal             = errors.New("proto: internal error")
+	ErrBadLanguage          = errors.New("proto: unknown chat language")
+	ErrPowRequired          = errors.New("proto: the first join of a session needs the proof of work")
+	ErrBadPow               = errors.New("proto: the proof of work is wrong, expired or already used")
+	ErrNothingToBlock       = errors.New("proto: nobody to block: no partner now or in the last minutes")
+	ErrNoSuchOffer          = errors.New("proto: that offer was withdrawn, taken or timed out")
+	ErrNoSuchChat           = errors.New("proto: no such chat of yours")
+	ErrColleagueUnavailable = errors.New("proto: that volunteer cannot take a chat now")
 )
 
 // errorCodes is the one table from errors to wire codes.
@@ -125,6 +132,9 @@ var errorCodes = []struct {
 	{ErrPowRequired, CodePowRequired},
 	{ErrBadPow, CodeBadPow},
 	{ErrNothingToBlock, CodeNothingToBlock},
+	{ErrNoSuchOffer, CodeNoSuchOffer},
+	{ErrNoSuchChat, CodeNoSuchChat},
+	{ErrColleagueUnavailable, CodeColleagueUnavailable},
 }
 
 // Codes lists every wire error code, for metrics over a closed set.

@@ -48,6 +48,16 @@ type Inbound struct {
 	Secret     string `json:"secret,omitempty"`
 	Ban        bool   `json:"ban,omitempty"`
 	Locked     *bool  `json:"locked,omitempty"`
+
+	// helpline staff (helpline.go): shift (on, capacity), offer-accept and
+	// offer-decline (offer), chat-end (chat), chat-timeout (chat, hours),
+	// chat-handover (chat, volunteer)
+	On        *bool  `json:"on,omitempty"`
+	Capacity  int    `json:"capacity,omitempty"`
+	Offer     string `json:"offer,omitempty"`
+	Chat      string `json:"chat,omitempty"`
+	Hours     int    `json:"hours,omitempty"`
+	Volunteer string `json:"volunteer,omitempty"`
 }
 
 // Decode parses one client frame strictly: one JSON object, known fields
@@ -100,17 +110,22 @@ type Join struct {
 	HideIP     bool
 	Language   string       // checked against the configured list by the server
 	Pow        *PowSolution // checked for shape only; the server verifies it
+	Adult      bool         // the helpline asks it only when the operator says so
 }
 
 // Join checks a join against the protocol limits. The preference is checked
 // against the configured list by the server; hideIPDefault applies when the
 // client does not say.
 func (m *Inbound) Join(hideIPDefault bool) (Join, error) {
-	j := Join{Mode: m.Mode, Media: m.Media, HideIP: hideIPDefault}
-	if !m.Consent || !m.Adult {
+	j := Join{Mode: m.Mode, Media: m.Media, HideIP: hideIPDefault, Adult: m.Adult}
+	if !m.Consent || !m.Adult && m.Mode != ModeHelpline {
 		return j, ErrConsentRequired
 	}
 	switch j.Mode {
+	case ModeHelpline:
+		if j.Media != MediaText {
+			return j, ErrBadMedia
+		}
 	case ModeRandom, ModeInterests:
 	case ModeOpposite:
 		if !m.PreferenceConsent {

@@ -58,8 +58,31 @@ type Outbound struct {
 	Locked   *bool      `json:"locked,omitempty"`
 	Ban      *bool      `json:"ban,omitempty"`
 
-	// banned
+	// banned; blocked and partner-left (timeout) of the helpline
 	Until string `json:"until,omitempty"`
+
+	// helpline (helpline.go): queued (position, ahead, staffed,
+	// openingHours); shift (on, capacity, maxCapacity, open, waiting,
+	// colleagues); offer (offer, contact, expiresIn, handover); offer-gone
+	// (offer, reason); chat (chat, you, peer, role, contact, notes, with);
+	// chat-ended (chat, reason); handover-failed (chat, reason)
+	Position     int           `json:"position,omitempty"`
+	Ahead        *int          `json:"ahead,omitempty"`
+	Staffed      *bool         `json:"staffed,omitempty"`
+	OpeningHours string        `json:"openingHours,omitempty"`
+	On           *bool         `json:"on,omitempty"`
+	Capacity     int           `json:"capacity,omitempty"`
+	MaxCapacity  int           `json:"maxCapacity,omitempty"`
+	Open         *int          `json:"open,omitempty"`
+	Waiting      *int          `json:"waiting,omitempty"`
+	Colleagues   []Colleague   `json:"colleagues,omitempty"`
+	Offer        string        `json:"offer,omitempty"`
+	Contact      *Contact      `json:"contact,omitempty"`
+	ExpiresIn    int           `json:"expiresIn,omitempty"`
+	Handover     *HandoverInfo `json:"handover,omitempty"`
+	Chat         string        `json:"chat,omitempty"`
+	Notes        *bool         `json:"notes,omitempty"`
+	With         string        `json:"with,omitempty"`
 
 	// error
 	Code    string `json:"code,omitempty"`

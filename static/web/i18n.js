@@ -191,6 +191,9 @@ const strings = {
     'error.too_large': 'That was too large to send.',
     'error.banned': 'This address is banned.',
     'error.internal': 'Something went wrong on the server. Please try again.',
+    'error.no_such_offer': 'That visitor is no longer offered to you: someone else took the chat, they left, or the time ran out.',
+    'error.no_such_chat': 'That chat has ended.',
+    'error.colleague_unavailable': 'That volunteer cannot take a chat now. Choose someone else, or hand the chat back to the queue.',
     'error.unknown': 'Something went wrong ({code}).',
   },
   nl: {
@@ -382,6 +385,9 @@ const strings = {
     'error.too_large': 'Dat was te groot om te versturen.',
     'error.banned': 'Dit adres is geblokkeerd.',
     'error.internal': 'Er ging iets mis op de server. Probeer het opnieuw.',
+    'error.no_such_offer': 'Deze bezoeker wordt je niet meer aangeboden: iemand anders nam het gesprek, de bezoeker ging weg, of de tijd was om.',
+    'error.no_such_chat': 'Dat gesprek is afgelopen.',
+    'error.colleague_unavailable': 'Die vrijwilliger kan nu geen gesprek aannemen. Kies iemand anders, of geef het gesprek terug aan de wachtrij.',
     'error.unknown': 'Er ging iets mis ({code}).',
   },
 };
@@ -393,6 +399,7 @@ export const errorCodes = [
   'bad_name', 'bad_interests', 'bad_preference', 'not_paired', 'not_queued', 'bad_signal', 'bad_sdp',
   'bad_candidate', 'no_such_peer', 'signal_budget', 'no_such_room', 'room_full', 'forbidden', 'bad_room', 'unavailable', 'bad_reason',
   'nothing_to_report', 'rate_limited', 'too_large', 'banned', 'internal', 'bad_language', 'pow_required', 'bad_pow', 'nothing_to_block',
+  'no_such_offer', 'no_such_chat', 'colleague_unavailable',
 ];
 
 export const languages = Object.keys(strings);
@@ -442,7 +449,7 @@ export function setLang(l, root = document) {
 
 /**
  * addStrings adds the strings of a part of the client that keeps them in a module of its own (the
- * room page: room-i18n.js), by language. missing() then checks them too.
+ * room page: room-i18n.js, the helpline's: helpline-i18n.js), by language. missing() then checks them too.
  */
 export function addStrings(more) {
   for (const l of languages) Object.assign(strings[l], more[l] || {});

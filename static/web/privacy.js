@@ -17,7 +17,7 @@ async function show() {
     const me = await r.json();
     $('me-data').textContent = JSON.stringify(me, null, 2);
     $('me-data').hidden = false;
-    if (!me || !me.session) only('me-none');
+    if (!me || (!me.session && !me.helpline)) only('me-none');
   } catch {
     only('me-error');
   }
