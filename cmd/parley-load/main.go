@@ -107,6 +107,18 @@ type common struct {
 	Timeout    time.Duration // bound on every single wait
 	Media      string        // text or video (video sends video-sized SDP)
 	Out        io.Writer
+	// Kind is the server under test (-server, idle and forward only);
+	// nil is parley.
+	Kind     kind
+	KindName string
+}
+
+// kind returns the server kind, parley unless -server said otherwise.
+func (c *common) kind() (kind, string) {
+	if c.Kind == nil {
+		return kinds["parley"], "parley"
+	}
+	return c.Kind, c.KindName
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
