@@ -200,7 +200,7 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	fmt.Fprintf(w, "generator cpu:     %.2f cores busy on average\n", float64(selfCPU())/float64(time.Since(epoch)))
 	printResult(w, "forward", kname, map[string]float64{
 		"pairs": float64(res.Pairs), "sent": float64(sent.Load()), "forwarded": float64(res.Forwarded),
-		"cpu_us_per_msg": cpuPerMsg, "p50_ms": msf(res.Forward.P50), "p99_ms": msf(res.Forward.P99),
+		"cpu_us_per_msg": cpuPerMsg, "p50_ms": msf(res.Forward.P50), "p95_ms": msf(res.Forward.P95), "p99_ms": msf(res.Forward.P99),
 		"max_ms": msf(res.Forward.Max), "errors": float64(errs.total()),
 	})
 	return res, nil
