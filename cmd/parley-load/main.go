@@ -36,6 +36,8 @@ Modes:
               all: forwarding throughput, latency and server CPU per message
   idle        hold -conns idle connections (hello, no join) for -hold: memory
               and goroutines per connection
+              (forward and idle also speak to PeerJS server and the bare relay
+              of scripts/bench-signaling: -server peerjs or relay)
   webrtc      -pairs pairs of pion peers (signaling/client with WebRTC) connect
               through parley: time from matched to the data channel open
   serve       a bench server: parley's signaling and store on loopback, with a
