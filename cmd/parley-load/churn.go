@@ -261,7 +261,7 @@ func (p *person) signal(b []byte) bool {
 
 func (p *person) sendCandidates() bool {
 	for i := range p.r.cfg.Candidates {
-		if !p.signal(p.r.sig.candidateFrame(i)) {
+		if !p.signal(p.r.sig.candidateFrame(i, "")) {
 			return false
 		}
 	}

@@ -81,24 +81,43 @@ type vconn struct {
 	// goroutine that joins only.
 	challenge *proto.PowChallenge
 	solution  []byte
+
+	// Set while dialling and greeting, then read by the person's goroutines.
+	i      int          // the person's number in the run: PeerJS IDs and relay pairs derive from it
+	run    string       // the run's name (runID)
+	limits serverLimits // what the server announced (parley's welcome.limits)
+	paired bool         // paired once greeted (PeerJS: the client names its partner)
+	connID string       // PeerJS: the data connection's id
+	// peer is the partner's address, set on matched (or by greet): parley's
+	// per-chat peer ID, a PeerJS ID, the relay's pair.
+	peer string
 }
 
-// inMsg is the part of a server message the generator looks at.
+// inMsg is the part of a server message the generator looks at, for every
+// kind of server: one struct, so decoding costs the generator the same
+// whatever it talks to.
 type inMsg struct {
 	Type   string              `json:"type"`
 	Role   string              `json:"role"`
 	Reason string              `json:"reason"`
 	Code   string              `json:"code"`
+	Peer   string              `json:"peer"` // parley v2 matched: the partner's peer ID
+	Limits *serverLimits       `json:"limits"`
 	Pow    *proto.PowChallenge `json:"pow"`
-	Data   *struct {
-		SDP *struct {
-			Type string `json:"type"`
-			SDP  string `json:"sdp"`
-		} `json:"sdp"`
-		Candidate *struct {
-			Candidate string `json:"candidate"`
-		} `json:"candidate"`
-	} `json:"data"`
+	// Data is a parley signal's (and the relay's, which passes parley's
+	// frames), Payload a PeerJS one's.
+	Data    *signalData `json:"data"`
+	Payload *signalData `json:"payload"`
+}
+
+type signalData struct {
+	SDP *struct {
+		Type string `json:"type"`
+		SDP  string `json:"sdp"`
+	} `json:"sdp"`
+	Candidate *struct {
+		Candidate string `json:"candidate"`
+	} `json:"candidate"`
 }
 
 var helloFrame = []byte(`{"type":"hello","v":1}`)
@@ -111,8 +130,19 @@ type dialErr struct {
 
 func (e *dialErr) Error() string { return e.kind + ": " + e.err.Error() }
 
-// dialPerson connects from src, says hello and waits for welcome.
+// dialPerson connects to parley from src, says hello (protocol v1) and
+// waits for welcome.
 func dialPerson(ctx context.Context, u string, src netip.Addr, timeout time.Duration) (*vconn, error) {
+	return dial(ctx, parleyKind{v: 1}, u, "", 0, false, src, timeout)
+}
+
+// dial connects person i of run from src to a server of kind k and waits
+// until the server has accepted it.
+func dial(ctx context.Context, k kind, base, run string, i int, paired bool, src netip.Addr, timeout time.Duration) (*vconn, error) {
+	u, err := k.dialURL(base, run, i, paired)
+	if err != nil {
+		return nil, &dialErr{kind: "dial:url", err: err}
+	}
 	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: timeout}
 	d := websocket.Dialer{HandshakeTimeout: timeout, ReadBufferSize: 1024, WriteBufferSize: 1024, NetDialContext: nd.DialContext}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -131,28 +161,14 @@ func dialPerson(ctx context.Context, u string, src netip.Addr, timeout time.Dura
 		}
 		return nil, &dialErr{kind: kind, err: err}
 	}
-	c := &vconn{ws: ws, src: src}
-	if err := c.send(helloFrame); err != nil {
-		ws.Close()
-		return nil, &dialErr{kind: "hello:" + netErrKind(err), err: err}
-	}
+	c := &vconn{ws: ws, src: src, i: i, run: run}
 	_ = ws.SetReadDeadline(time.Now().Add(timeout))
-	for {
-		m, err := c.read()
-		if err != nil {
-			ws.Close()
-			return nil, &dialErr{kind: "welcome:" + closeKind(err), err: err}
-		}
-		if m.Type == "welcome" {
-			_ = ws.SetReadDeadline(time.Time{})
-			c.challenge = m.Pow
-			return c, nil
-		}
-		if m.Type == "error" {
-			ws.Close()
-			return nil, &dialErr{kind: "welcome:server-" + m.Code, err: errors.New(m.Code)}
-		}
+	if err := k.greet(c); err != nil {
+		ws.Close()
+		return nil, err
 	}
+	_ = ws.SetReadDeadline(time.Time{})
+	return c, nil
 }
 
 func (c *vconn) send(b []byte) error {

@@ -22,19 +22,16 @@ type forwardConfig struct {
 	DialRate float64
 }
 
-// maxPerConn stays under parley's limit of 20 messages a second per
-// connection, so the server never rate-limits the run.
-const maxPerConn = 18
-
 func mainForward(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	var c forwardConfig
 	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
 	c.register(fs, getenv)
+	kindFlag(fs, &c.common)
 	fs.IntVar(&c.Pairs, "pairs", 0, "pairs (0: enough that each connection sends 10 messages a second)")
 	fs.Float64Var(&c.Rate, "rate", 20000, "candidate messages per second in all (both directions)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long the pairs send")
 	fs.Float64Var(&c.DialRate, "dial-rate", 2000, "connections opened per second before the run")
-	if err := parseFlags(fs, args, out, "2 × -pairs people connect and are matched; then each sends candidates to its partner, -rate per\nsecond in all, for -duration. Measures forwarded messages per second, the latency from send to\nreceipt, and with -pid the server's CPU time per message (messages per second per busy core)."); err != nil {
+	if err := parseFlags(fs, args, out, "2 × -pairs people connect and are matched; then each sends candidates to its partner, -rate per\nsecond in all, for -duration. Measures forwarded messages per second, the latency from send to\nreceipt, and with -pid the server's CPU time per message (messages per second per busy core).\n-server peerjs or relay sends the same candidates at the same pace to PeerJS server or the bare relay\nof scripts/bench-signaling. The rate per connection must stay under the limit the server announces\n(parley: welcome.limits.messagesPerSecond)."); err != nil {
 		return err
 	}
 	if err := c.check(); err != nil {
@@ -46,9 +43,6 @@ func mainForward(ctx context.Context, args []string, getenv func(string) string,
 	if c.Rate <= 0 || c.Duration <= 0 || c.Pairs < 1 || c.DialRate <= 0 {
 		return errors.New("-rate, -duration, -pairs and -dial-rate must be positive")
 	}
-	if per := c.Rate / float64(2*c.Pairs); per > maxPerConn {
-		return fmt.Errorf("%.1f messages a second per connection is over parley's per-connection limit: use at least %d pairs", per, int(math.Ceil(c.Rate/(2*maxPerConn))))
-	}
 	c.Out = out
 	_, err := runForward(ctx, c)
 	return err
@@ -56,6 +50,7 @@ func mainForward(ctx context.Context, args []string, getenv func(string) string,
 
 func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	powSolves.reset()
+	k, kname := cfg.kind()
 	sig, err := newSignals(false)
 	if err != nil {
 		return result{}, err
@@ -70,23 +65,24 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	var sent, received atomic.Int64
 	probe := cfg.probe()
 
-	conns, dialErrs := dialMany(ctx, cfg.common, pool, n, cfg.DialRate, true)
+	all, dialErrs := dialMany(ctx, cfg.common, k, runID(), true, pool, n, cfg.DialRate, true)
 	defer func() {
-		for _, c := range conns {
+		for _, c := range all {
 			c.close()
 		}
 	}()
-	for k, v := range dialErrs {
+	for kd, v := range dialErrs {
 		for range v {
-			errs.add(k)
+			errs.add(kd)
 		}
 	}
-	if len(conns)%2 == 1 {
-		conns[len(conns)-1].close()
-		conns = conns[:len(conns)-1]
-	}
+	conns := completePairs(k, all, cfg.Media)
 	if len(conns) == 0 {
 		return result{Errors: errs.snapshot()}, errors.New("nobody could connect")
+	}
+	per := cfg.Rate / float64(len(conns))
+	if err := checkRate(per, conns[0].limits, cfg.Rate); err != nil {
+		return result{Errors: errs.snapshot()}, err
 	}
 
 	// Everyone joins; each reader reports its match, then counts signals.
@@ -104,6 +100,9 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 			defer stopClose()
 			once := sync.OnceFunc(matched.Done)
 			defer once()
+			if c.paired {
+				once()
+			}
 			for {
 				m, err := c.read()
 				if err != nil {
@@ -112,32 +111,32 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 					}
 					return
 				}
-				switch m.Type {
-				case "matched":
+				switch ev, detail := k.event(c, m); ev {
+				case evMatched:
 					once()
-				case "signal":
-					if measuring.Load() && m.Data != nil && m.Data.Candidate != nil {
+				case evSignal:
+					if measuring.Load() {
 						received.Add(1)
-						if ts, ok := candidateStamp(m.Data.Candidate.Candidate); ok {
+						if ts, ok := candidateStamp(detail); ok {
 							lat.add(since(ts))
 						}
 					}
-				case "error":
-					errs.add("server:" + m.Code)
-				case "partner-left":
-					errs.add("partner-left:" + m.Reason)
+				case evError, evLeft:
+					errs.add(detail)
 				}
 			}
 		}()
 	}
 	// Joins are paced under the per-connection action limit anyway; spread
 	// them so the matcher sees a steady queue.
-	for i, c := range conns {
-		if err := c.sendJoin(joinFrame); err != nil {
-			errs.add("write:" + netErrKind(err))
-		}
-		if i%500 == 499 {
-			time.Sleep(50 * time.Millisecond)
+	if join := k.join(cfg.Media); join != nil {
+		for i, c := range conns {
+			if err := c.sendJoin(join); err != nil {
+				errs.add("write:" + netErrKind(err))
+			}
+			if i%500 == 499 {
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
 	}
 	waited := make(chan struct{})
@@ -155,7 +154,6 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	}
 	measuring.Store(true)
 	start := time.Now()
-	per := cfg.Rate / float64(len(conns))
 	interval := time.Duration(float64(time.Second) / per)
 	var senders sync.WaitGroup
 	for i, c := range conns {
@@ -164,13 +162,13 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 			defer senders.Done()
 			// Stagger the senders over one interval so the load is smooth.
 			first := start.Add(interval * time.Duration(i) / time.Duration(len(conns)))
-			for k := 0; ; k++ {
-				at := first.Add(time.Duration(k) * interval)
+			for j := 0; ; j++ {
+				at := first.Add(time.Duration(j) * interval)
 				if at.Sub(start) >= cfg.Duration || run.Err() != nil {
 					return
 				}
 				time.Sleep(time.Until(at))
-				if err := c.send(sig.candidateFrame(k % 8)); err != nil {
+				if err := c.send(k.candidate(sig, c, j%8)); err != nil {
 					if run.Err() == nil {
 						errs.add("write:" + netErrKind(err))
 					}
@@ -190,16 +188,46 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 
 	res := result{Connected: int64(len(conns)), Pairs: int64(len(conns) / 2), Forwarded: received.Load(), Errors: errs.snapshot(), Forward: lat.summary()}
 	w := cfg.Out
-	fmt.Fprintf(w, "forward: %d pairs, %.0f messages/s asked (%.1f per connection) for %s\n", len(conns)/2, cfg.Rate, per, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "forward (%s): %d pairs, %.0f messages/s asked (%.1f per connection) for %s\n", kname, len(conns)/2, cfg.Rate, per, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "messages:          sent %d (%.0f/s), received %d (%.0f/s)\n", sent.Load(), perSecond(sent.Load(), elapsed), res.Forwarded, perSecond(res.Forwarded, elapsed))
 	fmt.Fprintf(w, "forward latency:   %s\n", res.Forward)
 	printPow(w)
 	printErrors(w, res.Errors)
 	printServer(w, before, after, 0)
-	if cpu := after.cpu - before.cpu; cpu > 0 {
-		fmt.Fprintf(w, "server cpu/msg:    %.1fµs, so %.0f messages/s per busy core\n",
-			float64(cpu)/1e3/float64(res.Forwarded), float64(res.Forwarded)/cpu.Seconds())
+	cpuPerMsg := math.NaN()
+	if cpu := after.cpu - before.cpu; cpu > 0 && res.Forwarded > 0 {
+		cpuPerMsg = float64(cpu) / 1e3 / float64(res.Forwarded)
+		fmt.Fprintf(w, "server cpu/msg:    %.1fµs, so %.0f messages/s per busy core\n", cpuPerMsg, float64(res.Forwarded)/cpu.Seconds())
 	}
 	fmt.Fprintf(w, "generator cpu:     %.2f cores busy on average\n", float64(selfCPU())/float64(time.Since(epoch)))
+	printResult(w, "forward", kname, map[string]float64{
+		"pairs": float64(res.Pairs), "sent": float64(sent.Load()), "forwarded": float64(res.Forwarded),
+		"cpu_us_per_msg": cpuPerMsg, "p50_ms": msf(res.Forward.P50), "p95_ms": msf(res.Forward.P95), "p99_ms": msf(res.Forward.P99),
+		"max_ms": msf(res.Forward.Max), "errors": float64(errs.total()),
+	})
 	return res, nil
+}
+
+// completePairs keeps the connections that can take part: for a server
+// that pairs by URL, those whose partner connected too; for parley, an even
+// number (its matcher pairs any two).
+func completePairs(k kind, all []*vconn, media string) []*vconn {
+	if k.join(media) != nil {
+		if len(all)%2 == 1 {
+			all[len(all)-1].close()
+			return all[:len(all)-1]
+		}
+		return all
+	}
+	have := make(map[int]bool, len(all))
+	for _, c := range all {
+		have[c.i] = true
+	}
+	out := make([]*vconn, 0, len(all))
+	for _, c := range all {
+		if have[c.i^1] {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -20,12 +20,22 @@ import (
 // returns its WebSocket URL and stats URL.
 func startServer(t *testing.T) (wsURL, statsURL string) {
 	t.Helper()
+	return startServerWith(t, signaling.Config{})
+}
+
+// startServerWith is startServer with cfg's limits (session creation is
+// never the limit).
+func startServerWith(t *testing.T, cfg signaling.Config) (wsURL, statsURL string) {
+	t.Helper()
+	cfg.NewSessionsPerMinute, cfg.NewSessionBurst = 1e6, 1e6
+	if cfg.ProofOfWork.Bits == 0 && !cfg.NoProofOfWork {
+		// Every virtual person solves the work, at a difficulty cheap
+		// enough for the race detector.
+		cfg.ProofOfWork = pow.Config{Bits: 6}
+	}
 	n, err := node.New(node.Config{
-		Store: store.Config{Dir: t.TempDir()},
-		Signaling: signaling.Config{NewSessionsPerMinute: 1e6, NewSessionBurst: 1e6,
-			// Every virtual person solves the work, at a difficulty cheap enough
-			// for the race detector.
-			ProofOfWork: pow.Config{Bits: 6}},
+		Store:     store.Config{Dir: t.TempDir()},
+		Signaling: cfg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +201,7 @@ func TestSignalsPassParleysValidation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range [][]byte{s.sdpFrame("offer"), s.sdpFrame("answer"), s.candidateFrame(0), s.candidateFrame(7)} {
+		for _, f := range [][]byte{s.sdpFrame("offer"), s.sdpFrame("answer"), s.candidateFrame(0, ""), s.candidateFrame(7, "x1")} {
 			m, err := proto.Decode(f)
 			if err != nil || m.Data == nil {
 				t.Fatalf("%s: %v", f, err)

@@ -36,6 +36,8 @@ Modes:
               all: forwarding throughput, latency and server CPU per message
   idle        hold -conns idle connections (hello, no join) for -hold: memory
               and goroutines per connection
+              (forward and idle also speak to PeerJS server and the bare relay
+              of scripts/bench-signaling: -server peerjs or relay)
   webrtc      -pairs pairs of pion peers (signaling/client with WebRTC) connect
               through parley: time from matched to the data channel open
   serve       a bench server: parley's signaling and store on loopback, with a
@@ -107,6 +109,18 @@ type common struct {
 	Timeout    time.Duration // bound on every single wait
 	Media      string        // text or video (video sends video-sized SDP)
 	Out        io.Writer
+	// Kind is the server under test (-server, idle and forward only);
+	// nil is parley.
+	Kind     kind
+	KindName string
+}
+
+// kind returns the server kind, parley unless -server said otherwise.
+func (c *common) kind() (kind, string) {
+	if c.Kind == nil {
+		return kinds["parley"], "parley"
+	}
+	return c.Kind, c.KindName
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {

@@ -68,7 +68,7 @@ func runMatch(ctx context.Context, cfg matchConfig) (result, error) {
 	var joins, pairs, starved atomic.Int64
 	probe := cfg.probe()
 
-	people, dialErrs := dialMany(ctx, cfg.common, pool, cfg.People, cfg.DialRate, true)
+	people, dialErrs := dialMany(ctx, cfg.common, parleyKind{v: 1}, "", false, pool, cfg.People, cfg.DialRate, true)
 	defer func() {
 		for _, p := range people {
 			p.close()
@@ -202,10 +202,12 @@ loop:
 	return res, nil
 }
 
-// dialMany opens n connections at rate per second, 64 dials at a time at
-// most, and returns those that said hello, with failures by kind.
-// Those who will join solve the proof of work right after welcome.
-func dialMany(ctx context.Context, cfg common, pool *sources, n int, rate float64, prove bool) ([]*vconn, map[string]int64) {
+// dialMany opens n connections to a server of kind k at rate per second, 64
+// dials at a time at most, and returns those the server accepted, with
+// failures by kind. Person i is paired with person i^1 when paired is set
+// and the kind pairs by URL. Those who will join (prove) solve the proof
+// of work right after welcome.
+func dialMany(ctx context.Context, cfg common, k kind, run string, paired bool, pool *sources, n int, rate float64, prove bool) ([]*vconn, map[string]int64) {
 	var mu sync.Mutex
 	conns := make([]*vconn, 0, n)
 	var errs tally
@@ -227,7 +229,7 @@ func dialMany(ctx context.Context, cfg common, pool *sources, n int, rate float6
 			if err != nil {
 				return
 			}
-			c, err := dialPerson(ctx, cfg.URL, src, cfg.Timeout)
+			c, err := dial(ctx, k, cfg.URL, run, i, paired, src, cfg.Timeout)
 			if err != nil {
 				pool.put(src)
 				var de *dialErr

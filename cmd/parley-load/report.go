@@ -151,6 +151,14 @@ func (p *serverProbe) sample(ctx context.Context, gc bool) (serverSample, error)
 	if p == nil {
 		return s, nil
 	}
+	// /proc first: the stats endpoint may collect garbage when asked,
+	// which must not change the RSS read.
+	if p.pid > 0 {
+		if err := readProc(p.pid, &s); err != nil {
+			return s, err
+		}
+		s.ok = true
+	}
 	if p.url != "" {
 		u := p.url
 		if gc {
@@ -184,12 +192,6 @@ func (p *serverProbe) sample(ctx context.Context, gc bool) (serverSample, error)
 			return s, fmt.Errorf("server stats: %w", err)
 		}
 		flatten("", v, s.fields)
-		s.ok = true
-	}
-	if p.pid > 0 {
-		if err := readProc(p.pid, &s); err != nil {
-			return s, err
-		}
 		s.ok = true
 	}
 	return s, nil
@@ -307,3 +309,20 @@ func perSecond(n int64, d time.Duration) float64 {
 	}
 	return float64(n) / d.Seconds()
 }
+
+// printResult prints one machine-readable line for scripts
+// (scripts/bench-signaling reads it): RESULT mode=... server=... key=value.
+func printResult(w io.Writer, mode, server string, m map[string]float64) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(w, "RESULT mode=%s server=%s", mode, server)
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s=%s", k, strconv.FormatFloat(m[k], 'f', -1, 64))
+	}
+	fmt.Fprintln(w)
+}
+
+func msf(d time.Duration) float64 { return float64(d) / 1e6 }

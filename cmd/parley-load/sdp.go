@@ -97,11 +97,21 @@ func (s *signals) sdpFrame(typ string) []byte {
 	return b
 }
 
-// candidateFrame is a signal message with host candidate i stamped now,
-// shaped like the ones browsers trickle.
-func (s *signals) candidateFrame(i int) []byte {
-	return fmt.Appendf(nil, `{"type":"signal","data":{"candidate":{"candidate":"candidate:%d 1 udp %d 127.0.0.1 %d typ host generation 0 ufrag %s network-id %d","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"%s"}}}`,
+// candidateJSON is host candidate i stamped now, as a browser's
+// RTCIceCandidate serialises (toJSON): the shape every server kind is sent.
+func (s *signals) candidateJSON(i int) []byte {
+	return fmt.Appendf(nil, `{"candidate":"candidate:%d 1 udp %d 127.0.0.1 %d typ host generation 0 ufrag %s network-id %d","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"%s"}`,
 		stamp(), 2122260223-i, 50000+i, s.ufrag, 1+i, s.ufrag)
+}
+
+// candidateFrame is a parley signal message with host candidate i stamped
+// now, addressed to peer (protocol v2), or to the only partner (v1) when
+// peer is empty.
+func (s *signals) candidateFrame(i int, peer string) []byte {
+	if peer == "" {
+		return fmt.Appendf(nil, `{"type":"signal","data":{"candidate":%s}}`, s.candidateJSON(i))
+	}
+	return fmt.Appendf(nil, `{"type":"signal","peer":"%s","data":{"candidate":%s}}`, peer, s.candidateJSON(i))
 }
 
 // candidateStamp reads the send time out of a forwarded candidate.
