@@ -9,7 +9,7 @@ import (
 
 // Outbound is every field the server may send. One struct keeps encoding
 // cheap and the wire shape in one place; each message type uses a subset
-// (docs/PROTOCOL.md section 6).
+// (docs/PROTOCOL.md section 7).
 type Outbound struct {
 	Type string `json:"type"`
 

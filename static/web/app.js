@@ -147,7 +147,7 @@ conn.addEventListener('left', () => {
     state.leavesPending--;
     return;
   }
-  // The server could not queue this session again after a next (section 5.4 of PROTOCOL.md).
+  // The server could not queue this session again after a next (docs/PROTOCOL.md, section 6.4).
   state.joinPending = false;
   if (state.phase === 'queued') {
     state.phase = 'idle';
