@@ -93,7 +93,13 @@ func (s *Server) serveDeleteMe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token := s.tokenOf(r); token != "" {
-		s.backend().Erase(token, time.Now())
+		if err := s.backend().Erase(token, time.Now()); err != nil {
+			// Nothing was erased (a node without its leader): say so, and
+			// keep the cookie, so the person can try again.
+			s.log.Warn("erasing a session failed", "err", err)
+			s.refuse(w, err)
+			return
+		}
 	}
 	if err := s.helplineErase(w, r, time.Now()); err != nil {
 		s.log.Error("erasing a contact record failed", "err", err)

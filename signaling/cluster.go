@@ -57,6 +57,14 @@ func (s *Server) reannounce(b Backend) {
 		if !ok {
 			continue // not past hello yet: its hello goes to b anyway
 		}
+		if token == "" {
+			// Welcomed by a node without a leader, with no session and no
+			// cookie: there is nothing to find it by (every such connection
+			// would share the empty token's session). Its client reconnects
+			// and is given a session of its own.
+			c.close(proto.CloseServerRestart, "server restart")
+			continue
+		}
 		sid, gen, err := reattach(b, token, c.addr, v, c.hl, s.cfg.NodeID, s.cfg.RelayURLs, join, since, now)
 		if err != nil {
 			c.close(proto.CloseServerRestart, "server restart")
@@ -117,7 +125,7 @@ func (d degraded) Message(string, uint64, *proto.Inbound, time.Time) error {
 	return proto.ErrUnavailable
 }
 func (d degraded) Detach(string, uint64, time.Time) {}
-func (d degraded) Erase(string, time.Time)          {}
+func (d degraded) Erase(string, time.Time) error    { return proto.ErrUnavailable }
 func (d degraded) SessionLive(string) bool          { return false }
 
 func (d degraded) Reattach(string, netip.Addr, int, Identity, string, []string, *proto.Inbound, time.Time, time.Time) (string, uint64, error) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/parley-chat/parley/signaling/proto"
 )
 
 // Sentinel errors of the transport. Wire errors are proto's; these are the
@@ -16,6 +18,9 @@ var (
 	ErrOrigin             = errors.New("signaling: origin not allowed")
 	ErrNoAddress          = errors.New("signaling: cannot tell the client address")
 	ErrClosing            = errors.New("signaling: the server is shutting down")
+	// ErrNoSession refuses to bring a connection without a session token
+	// of its own to a new leader (reattach.go).
+	ErrNoSession = errors.New("signaling: the connection has no session to bring over")
 )
 
 // httpStatus maps an upgrade refusal to its HTTP status: the one place
@@ -28,7 +33,7 @@ func httpStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrNoAddress):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrClosing):
+	case errors.Is(err, ErrClosing), errors.Is(err, proto.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -40,6 +45,9 @@ func httpText(err error) string {
 		if errors.Is(err, e) {
 			return strings.TrimPrefix(e.Error(), "signaling: ")
 		}
+	}
+	if errors.Is(err, proto.ErrUnavailable) {
+		return proto.MessageOf(proto.ErrUnavailable)
 	}
 	return "internal error"
 }

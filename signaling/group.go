@@ -98,28 +98,27 @@ func (h *hub) roomJoin(sess *session, rj proto.RoomJoin, now time.Time) error {
 	}
 	addr := sess.addr
 	sess.mu.Unlock()
-
-	h.leaveEverything(sess, now)
 	hash := h.store.MemberHash(r.id, sess.id)
+
+	// A room that would refuse the person leaves their chat or place in
+	// the queue as it was; it is asked again below, under the locks, in
+	// case it changed meanwhile.
+	r.mu.Lock()
+	err = r.admitsLocked(hash, addr)
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	h.leaveEverything(sess, now)
 	me := member{peer: newPeerID(), sid: sess.id, name: rj.Name, hideIP: rj.HideIP, joined: now, hash: hash}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	r.mu.Lock()
-	g := r.group
-	switch {
-	case r.closed:
+	if err := r.admitsLocked(hash, addr); err != nil {
 		r.mu.Unlock()
-		return proto.ErrNoSuchRoom
-	case g.banned[hash] || g.bannedNets[prefix.Of(addr)]:
-		r.mu.Unlock()
-		return proto.ErrForbidden
-	case g.locked:
-		r.mu.Unlock()
-		return proto.ErrForbidden
-	case len(r.members) >= g.max:
-		r.mu.Unlock()
-		return proto.ErrRoomFull
+		return err
 	}
+	g := r.group
 	r.members = append(r.members, me)
 	g.lastActive, g.dirty = now, true
 	others := slices.Clone(r.members[:len(r.members)-1])
@@ -132,6 +131,24 @@ func (h *hub) roomJoin(sess *session, rj proto.RoomJoin, now time.Time) error {
 		if o.sid != "" {
 			h.send(o.sid, &proto.Outbound{Type: proto.TypePeerJoined, Peer: me.peer, Name: me.name})
 		}
+	}
+	return nil
+}
+
+// admitsLocked says whether a group room takes a newcomer with the member
+// hash and address: not closed, not banned from it, not locked, not full.
+// Callers hold r.mu.
+func (r *room) admitsLocked(hash string, addr netip.Addr) error {
+	g := r.group
+	switch {
+	case r.closed:
+		return proto.ErrNoSuchRoom
+	case g.banned[hash] || g.bannedNets[prefix.Of(addr)]:
+		return proto.ErrForbidden
+	case g.locked:
+		return proto.ErrForbidden
+	case len(r.members) >= g.max:
+		return proto.ErrRoomFull
 	}
 	return nil
 }

@@ -25,8 +25,9 @@ type Backend interface {
 	Message(sid string, gen uint64, m *proto.Inbound, now time.Time) error
 	// Detach runs when connection gen closes.
 	Detach(sid string, gen uint64, now time.Time)
-	// Erase ends the session of a token now (DELETE /api/me).
-	Erase(token string, now time.Time)
+	// Erase ends the session of a token now (DELETE /api/me). An error
+	// means nothing was erased: the hub could not be reached.
+	Erase(token string, now time.Time) error
 	// SessionLive reports whether a TURN credential id names a live session.
 	SessionLive(cred string) bool
 	// Reattach brings a connection another hub served to this one, when the

@@ -42,8 +42,13 @@ func (h *hub) reportMember(sess *session, peer, reason string, now time.Time) er
 // bans the partner's address when enough different networks reported it.
 func (h *hub) report(sess *session, reason string, now time.Time) error {
 	sess.mu.Lock()
-	inChat, reporter := sess.chat != nil, sess.addr
+	inChat, inGroup, reporter := sess.chat != nil, sess.chat != nil && sess.chat.group != nil, sess.addr
 	sess.mu.Unlock()
+	if inGroup {
+		// In a group room a report names its member (report{peer}):
+		// without one, the room is left as it is and nobody is reported.
+		return proto.ErrNoSuchPeer
+	}
 	if inChat {
 		h.leaveChat(sess, proto.ReasonLeave, true, now)
 	}
@@ -160,14 +165,14 @@ func (h *hub) endSession(s *session) <-chan struct{} {
 // erase ends the session of a token now (DELETE /api/me): the chat ends,
 // the socket closes, the record is deleted, and references to the session
 // in the records of people in memory go with it.
-func (h *hub) Erase(token string, now time.Time) {
+func (h *hub) Erase(token string, now time.Time) error {
 	key := h.store.SessionKey(token)
 	h.mu.RLock()
 	s := h.byKey[key.Hex()]
 	h.mu.RUnlock()
 	if s == nil {
 		<-h.persist.remove(key)
-		return
+		return nil
 	}
 	s.mu.Lock()
 	s.erased = true
@@ -180,4 +185,5 @@ func (h *hub) Erase(token string, now time.Time) {
 	h.hlGone(s, proto.ReasonLeave, now)
 	h.out.Disconnect(s.id, proto.CloseNormal, "session erased")
 	<-h.endSession(s)
+	return nil
 }

@@ -122,6 +122,11 @@ func (h *hub) Reattach(token string, addr netip.Addr, v int, id Identity, node s
 // findForReattach is openSession for a connection already open: no new
 // token, and no refusal for too many new sessions (nobody new came).
 func (h *hub) findForReattach(token string, addr netip.Addr, now time.Time) (*session, error) {
+	if !validToken(token) {
+		// Without a token of its own the connection would land in whatever
+		// session the empty or forged token names.
+		return nil, ErrNoSession
+	}
 	key := h.store.SessionKey(token)
 	h.mu.Lock()
 	sess := h.byKey[key.Hex()]

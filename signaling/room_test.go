@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -352,5 +353,69 @@ func TestRoomResumeAfterReload(t *testing.T) {
 	chat(t, a, b, "still here")
 	if !slices.Contains(b.Peers(), a.You()) {
 		t.Fatalf("b's peers %v", b.Peers())
+	}
+}
+
+// relayCandidate is a candidate every hide-IP policy forwards.
+const relayCandidate = `{"candidate":{"candidate":"candidate:1 1 udp 16777215 192.0.2.1 50000 typ relay raddr 0.0.0.0 rport 0","sdpMid":"0","sdpMLineIndex":0}}`
+
+// A room-join the room refuses (locked, full, banned) leaves the joiner's
+// one-to-one chat as it was: the partner is not told anything, and the two
+// go on signalling. A report without a member named, inside a room, is
+// refused and leaves the reporter in the room.
+func TestRefusedRoomJoinKeepsTheChat(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.dial(signalingOnly(), from("127.0.0.41"))
+	b := ts.dial(signalingOnly(), from("127.0.0.42"))
+	j := client.Join{Mode: "random", Media: "text"}
+	if err := a.Join(j); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, proto.TypeQueued)
+	if err := b.Join(j); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, proto.TypeMatched)
+	wait(t, b, proto.TypeMatched)
+
+	owner := ts.dial(signalingOnly(), from("127.0.0.43"))
+	secret, _ := createRoom(t, owner, client.Room{MemberName: "Ann", Max: 2})
+	if err := owner.Lock(true); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, owner, proto.TypeRoomLock)
+	if m := joinRoom(t, a, secret, "A"); m.Code != proto.CodeForbidden {
+		t.Fatalf("a locked room: %+v", m)
+	}
+	if err := owner.Lock(false); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, owner, proto.TypeRoomLock)
+	member := ts.dial(signalingOnly(), from("127.0.0.44"))
+	if m := joinRoom(t, member, secret, "M"); m.Type != proto.TypeRoomJoined {
+		t.Fatalf("a member: %+v", m)
+	}
+	if m := joinRoom(t, a, secret, "A"); m.Code != proto.CodeRoomFull {
+		t.Fatalf("a full room: %+v", m)
+	}
+	// Still paired: a signal from a reaches b, and b heard of no leaving.
+	if err := a.SendJSON(json.RawMessage(`{"type":"signal","data":` + relayCandidate + `}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := wait(t, b, proto.TypeSignal, proto.TypePartnerLeft); ev.Type != proto.TypeSignal {
+		t.Fatalf("the partner of a refused joiner got %+v", ev.Msg)
+	}
+
+	if err := member.Report("abuse"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := wait(t, member, proto.TypeError); ev.Msg.Code != proto.CodeNoSuchPeer {
+		t.Fatalf("a report without a member in a room: %+v", ev.Msg)
+	}
+	if err := owner.SendJSON(json.RawMessage(`{"type":"signal","peer":"` + member.You() + `","data":` + relayCandidate + `}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := wait(t, member, proto.TypeSignal, proto.TypePeerLeft, proto.TypeLeft); ev.Type != proto.TypeSignal {
+		t.Fatalf("the reporter left the room: %+v", ev.Msg)
 	}
 }

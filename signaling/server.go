@@ -190,6 +190,21 @@ func (s *Server) Closing() bool {
 	return s.closing
 }
 
+// Degraded reports whether this node of a cluster serves without a leader:
+// it refuses new chats with unavailable (Degrade).
+func (s *Server) Degraded() bool {
+	b := s.remote.Load()
+	if b == nil {
+		return false
+	}
+	_, ok := (*b).(degraded)
+	return ok
+}
+
+// Leads reports whether this node's hub serves: one node alone, or the
+// leader of a cluster. Only its writes to the store replicate.
+func (s *Server) Leads() bool { return s.remote.Load() == nil }
+
 // SessionLive reports whether a TURN credential id names a live session.
 // The relay asks it before every allocation, so credentials die with the
 // session.

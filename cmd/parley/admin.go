@@ -174,6 +174,11 @@ func (s *adminServer) signalingReady() error {
 	if s.sig.Closing() {
 		return errors.New("shutting down")
 	}
+	if s.sig.Degraded() {
+		// A node of a cluster that reaches no leader refuses new chats: a
+		// load balancer should send people to a node that has one.
+		return errors.New("no cluster leader reachable")
+	}
 	return nil
 }
 
@@ -300,6 +305,12 @@ func (s *adminServer) serveBanLookup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *adminServer) serveLiftBan(w http.ResponseWriter, r *http.Request) {
+	if !s.sig.Leads() {
+		// Only the leader's writes replicate: lifted here, the ban would
+		// stay in force on every other node.
+		plain(w, http.StatusConflict, "this node does not lead the cluster: lift the ban through the admin API of the node whose log says \"cluster: this node leads\"\n")
+		return
+	}
 	err := s.store.LiftBan(r.PathValue("key"))
 	switch {
 	case err == nil:

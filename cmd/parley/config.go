@@ -140,7 +140,7 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.StringVar(&c.ClusterListen, "cluster-listen", "", "run as one node of several with NATS embedded: this node's route address, host:port (TLS from --tls-cert off loopback)")
 	fs.StringVar(&raw.clusterPeers, "cluster-peers", "", "comma-separated route addresses (host:port) of the other nodes, with --cluster-listen")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "expose the embedded NATS client port at host:port (default: in process only)")
-	fs.StringVar(&c.NodeID, "node-id", "", "this node's name in a cluster: lower-case letters, digits and - (default: derived from --cluster-listen)")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's name in a cluster: lower-case letters, digits and - (default: derived from the host name and --cluster-listen)")
 	fs.StringVar(&c.ACMEListen, "acme-listen", ":80", "HTTP address for ACME challenges and the redirect to HTTPS (\"off\": TLS-ALPN challenges on --listen :443 only)")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", autocert.DefaultACMEDirectory, "the certificate authority's ACME directory URL")
 	fs.StringVar(&c.ACMECA, "acme-ca", "", "PEM file of a CA certificate to trust, besides the system's, for the ACME directory's HTTPS (a private or test CA)")
@@ -162,7 +162,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	defineFlags(fs, &c, &raw)
 
 	fs.Usage = func() {
-		fmt.Fprintf(out, "parley %s: anonymous one-to-one chats between strangers, by text or video.\n\n", version)
+		fmt.Fprintf(out, "parley %s: anonymous chats between strangers by text, voice or video, small private rooms by link, and a helpline.\n\n", version)
 		fmt.Fprintf(out, "Usage: parley [flags]\n       parley version\n       parley backup [flags] FILE   (a running server's database, through the admin API)\n       parley restore [flags] FILE  (in place of a stopped server's database)\n       parley invite [flags]        (a helpline staff invite, through the admin API)\n\nEvery flag can also be set by its environment variable; a flag wins.\n")
 		fmt.Fprintf(out, "Durations are written with d, h, m or s: 90d, 2160h, 1h30m and 30s all work.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {

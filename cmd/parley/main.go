@@ -1,4 +1,4 @@
-// Command parley serves anonymous one-to-one chats between strangers: matching, WebRTC signaling and a TURN relay in one binary.
+// Command parley serves anonymous chats between strangers, small rooms by link and a helpline: matching, WebRTC signaling and a TURN relay in one binary, alone or as one node of several.
 package main
 
 import (

@@ -50,6 +50,11 @@ type Config struct {
 	// LeaseTTL is how long the leader's lease lasts unrenewed; the leader
 	// renews it three times in that. Default 2s.
 	LeaseTTL time.Duration
+	// RecordTTL is how long a replicated record stays in JetStream
+	// unchanged: a backstop, since every record carries its own expiry
+	// and each node's store sweeps it. It must outlast the longest
+	// retention (a ban). Default 100 days.
+	RecordTTL time.Duration
 	// CallTimeout bounds a follower's request to the leader. Default 2s.
 	CallTimeout time.Duration
 	Logger      *slog.Logger
@@ -64,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 2 * time.Second
+	}
+	if c.RecordTTL == 0 {
+		c.RecordTTL = 100 * 24 * time.Hour
 	}
 	if c.CallTimeout == 0 {
 		c.CallTimeout = 2 * time.Second

@@ -137,7 +137,7 @@ func (n *Node) buckets() error {
 		})
 		if err == nil {
 			n.kv, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket: bucketKV, History: 1, TTL: 100 * 24 * time.Hour, Replicas: n.cfg.Replicas,
+				Bucket: bucketKV, History: 1, TTL: n.cfg.RecordTTL, Replicas: n.cfg.Replicas,
 				Storage: jetstream.FileStorage, MaxValueSize: 256 << 10,
 			})
 		}

@@ -11,9 +11,9 @@ import (
 
 // lead makes this node the leader of term: its copy of the records is
 // brought up to date, it starts to replicate its writes, serves the
-// followers' calls, and its own hub starts afresh (every connection is
-// closed with 1012; people come back and their sessions load from the
-// records, as after a restart).
+// followers' calls, and its own hub starts afresh; the open connections
+// of every node are brought over to it with their sessions and queue
+// places (signaling.Server.Lead, reattach).
 func (n *Node) lead(term uint64) error {
 	if err := n.catchUp(5 * time.Second); err != nil {
 		return err

@@ -52,6 +52,7 @@ type answer struct {
 var errKinds = map[string]error{
 	"sessions": signaling.ErrTooManySessions,
 	"closing":  signaling.ErrClosing,
+	"nosess":   signaling.ErrNoSession,
 }
 
 func errName(err error) string {
@@ -146,7 +147,10 @@ func (r *remote) Detach(sid string, gen uint64, _ time.Time) {
 	r.publish(&call{Op: "detach", SID: sid, Gen: gen})
 }
 
-func (r *remote) Erase(token string, _ time.Time) { _, _ = r.request(&call{Op: "erase", Token: token}) }
+func (r *remote) Erase(token string, _ time.Time) error {
+	_, err := r.request(&call{Op: "erase", Token: token})
+	return err
+}
 
 func (r *remote) Reattach(token string, addr netip.Addr, v int, id signaling.Identity, _ string, relay []string, join *proto.Inbound, since, _ time.Time) (string, uint64, error) {
 	c := &call{Op: "reattach", Token: token, Addr: addr.String(), V: v, Relay: relay, Msg: join, ID: identity(id)}
@@ -227,7 +231,7 @@ func (n *Node) onCall(m *nats.Msg) {
 			a.SID, a.Gen, err = hub.Reattach(c.Token, addr, c.V, c.identityOf(), c.From, c.Relay, c.Msg, since, now)
 			a.Err = errName(err)
 		case "erase":
-			hub.Erase(c.Token, now)
+			a.Err = errName(hub.Erase(c.Token, now))
 		case "live":
 			a.Live = hub.SessionLive(c.Cred)
 		default:

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -84,10 +85,18 @@ func New(cfg Config) (_ *Node, err error) {
 		if cc.Dir == "" {
 			cc.Dir = filepath.Join(cfg.Store.Dir, "nats")
 		}
+		if cc.RecordTTL == 0 {
+			// Outlast the longest retention, so no ban in force leaves
+			// JetStream before its end.
+			st := cfg.Store
+			cc.RecordTTL = max(100*24*time.Hour, st.BanFor, st.ReportWindow, st.SessionTTL) + 24*time.Hour
+		}
 		if cc.NodeID == "" && cc.Listen != "" {
 			// Stable across restarts: the embedded JetStream knows its peers
-			// by this name.
-			sum := sha256.Sum256([]byte(cc.Listen))
+			// by this name. The host's name goes in too, so nodes that each
+			// listen on ":6222" on hosts of their own differ.
+			host, _ := os.Hostname()
+			sum := sha256.Sum256([]byte(host + "\x00" + cc.Listen))
 			cc.NodeID = "n" + hex.EncodeToString(sum[:5])
 		} else if cc.NodeID == "" {
 			cc.NodeID = "n" + randomHex(5)
