@@ -231,6 +231,52 @@ func scrapeMetrics(ctx context.Context, u string) (map[string]float64, error) {
 	return m, sc.Err()
 }
 
+// gaugeWatch scrapes a gauge of parley's metrics every interval and keeps
+// its peak (parley_queued_bytes: what waits for slow readers).
+type gaugeWatch struct {
+	stop chan struct{}
+	done chan struct{}
+	peak float64
+	seen bool
+}
+
+// watchGauge starts scraping; nil without a metrics URL.
+func watchGauge(u, name string, every time.Duration) *gaugeWatch {
+	if u == "" {
+		return nil
+	}
+	g := &gaugeWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(g.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if m, err := scrapeMetrics(context.Background(), u); err == nil {
+				if v, ok := m[name]; ok {
+					g.peak, g.seen = max(g.peak, v), true
+				}
+			}
+			select {
+			case <-g.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return g
+}
+
+// finish stops scraping and returns the peak; ok is false when the server
+// does not have the gauge.
+func (g *gaugeWatch) finish() (peak float64, ok bool) {
+	if g == nil {
+		return 0, false
+	}
+	close(g.stop)
+	<-g.done
+	return g.peak, g.seen
+}
+
 // metricDelta is after[name] - before[name], summed over every label set
 // of name; ok is false when the server does not have the metric.
 func metricDelta(before, after map[string]float64, name string) (d float64, ok bool) {

@@ -118,6 +118,13 @@ func TestMetricsScrape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := watchGauge(ts.URL, "parley_x", time.Millisecond)
+	if peak, ok := g.finish(); peak != 7 || !ok {
+		t.Errorf("gauge peak %v %v, want 7", peak, ok)
+	}
+	if _, ok := watchGauge(ts.URL, "parley_y", time.Millisecond).finish(); ok {
+		t.Error("a gauge the server lacks was seen")
+	}
 	before := map[string]float64{"parley_x": 3, `parley_refused_total{reason="capacity"}`: 1}
 	for _, tc := range []struct {
 		name string

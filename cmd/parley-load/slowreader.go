@@ -54,7 +54,8 @@ sender leaves and a new session takes its place, as many as the server lets the 
 A receiver the server drops is replaced. At the end the receivers read what waited for them.
 With -pid: the server's resident memory (VmRSS sampled every 20 ms, and VmHWM) before and at its
 peak during the attack; with -metrics (parley's /metrics on the admin listener): signals forwarded,
-slow readers dropped, upgrades refused.`
+slow readers dropped, upgrades refused, and the peak of parley_queued_bytes (scraped every 100 ms;
+servers before it had the gauge leave it out).`
 
 func mainSlowReader(ctx context.Context, args []string, out io.Writer) error {
 	var c slowConfig
@@ -139,6 +140,7 @@ func runSlowReader(ctx context.Context, cfg slowConfig) (slowResult, error) {
 	if err != nil {
 		return slowResult{}, err
 	}
+	queued := watchGauge(cfg.Metrics, "parley_queued_bytes", 100*time.Millisecond)
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	var wg sync.WaitGroup
@@ -153,6 +155,7 @@ func runSlowReader(ctx context.Context, cfg slowConfig) (slowResult, error) {
 	cancel()
 	elapsed := time.Since(start)
 	base, peak, samples := mem.finish()
+	queuedPeak, queuedSeen := queued.finish()
 	after, err := scrapeMetrics(ctx, cfg.Metrics)
 	if err != nil {
 		return slowResult{}, err
@@ -186,6 +189,9 @@ func runSlowReader(ctx context.Context, cfg slowConfig) (slowResult, error) {
 		if d, ok := metricDelta(before, after, name); ok {
 			res.Server[key] = d
 		}
+	}
+	if queuedSeen {
+		res.Server["queued_peak_bytes"] = queuedPeak
 	}
 	a.report(res, elapsed, samples)
 	return res, nil
