@@ -291,8 +291,24 @@ func metricDelta(before, after map[string]float64, name string) (d float64, ok b
 
 // countRecords counts the keys of each top-level bucket of a bbolt file
 // that its server holds open (and locked): it reads a copy, taken once the
-// writes have settled.
-func countRecords(path string) (map[string]int, error) {
+// writes have settled. A copy taken during a write may be torn (bbolt
+// refuses it, or panics on a page it points to): then it copies again, up
+// to five times a second apart.
+func countRecords(path string) (n map[string]int, err error) {
+	for try := 1; ; try++ {
+		if n, err = countCopy(path); err == nil || try == 5 {
+			return n, err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func countCopy(path string) (n map[string]int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading a copy of %s (copied during a write?): %v", path, r)
+		}
+	}()
 	src, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -315,7 +331,7 @@ func countRecords(path string) (map[string]int, error) {
 		return nil, fmt.Errorf("reading a copy of %s: %w", path, err)
 	}
 	defer db.Close()
-	n := map[string]int{}
+	n = map[string]int{}
 	err = db.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 			n[string(name)] = b.Stats().KeyN

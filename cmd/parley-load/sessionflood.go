@@ -41,8 +41,9 @@ work, when the server asks one) until queued or matched, then a normal close. A 
 counted by its status and reason and retried after -backoff. Reported: sessions made a second,
 upgrades refused, and with -pid the server's resident memory (VmRSS sampled every 20 ms, VmHWM);
 with -metrics (parley's /metrics on the admin listener) the database writes; with -db (the server's
-parley.db) the file's growth and its records per bucket, read from a copy once -settle has passed.
-Writes, growth and records are also given per minute of flood.`
+parley.db) the file's growth and its records per bucket, read from a copy once -settle has passed
+and (with -metrics) the server has made no write for a second. Writes, growth and records are also
+given per minute of flood; writes the flood caused after it ended count too.`
 
 func mainSessionFlood(ctx context.Context, args []string, out io.Writer) error {
 	var c floodConfig
@@ -149,11 +150,7 @@ func runSessionFlood(ctx context.Context, cfg floodConfig) (floodResult, error) 
 	cancel()
 	res.Elapsed = time.Since(start)
 	res.Base, res.Peak, _ = mem.finish()
-	select {
-	case <-time.After(cfg.Settle):
-	case <-ctx.Done():
-	}
-	after, err := scrapeMetrics(ctx, cfg.Metrics)
+	after, err := settle(ctx, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -169,6 +166,35 @@ func runSessionFlood(ctx context.Context, cfg floodConfig) (floodResult, error) 
 	res.Refused, res.Errors = refused.snapshot(), errs.snapshot()
 	floodReport(cfg, res)
 	return res, nil
+}
+
+// settle waits -settle, and then, when the metrics say how many writes the
+// server made, until a second passes without one (a server may write what
+// the flood left for a while: the server before the fix wrote each paired
+// session's last state when its resume window ended), at most a minute
+// more. It returns the metrics at the end.
+func settle(ctx context.Context, cfg floodConfig) (map[string]float64, error) {
+	const writes = "parley_store_write_duration_seconds_count"
+	select {
+	case <-time.After(cfg.Settle):
+	case <-ctx.Done():
+	}
+	m, err := scrapeMetrics(ctx, cfg.Metrics)
+	if err != nil || m == nil {
+		return m, err
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(time.Second)
+		next, err := scrapeMetrics(ctx, cfg.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := metricDelta(m, next, writes); !ok || d == 0 {
+			return next, nil
+		}
+		m = next
+	}
+	return m, nil
 }
 
 // joinOnce sends a join (solving the proof of work first when welcome asked
