@@ -55,7 +55,7 @@ A receiver the server drops is replaced. At the end the receivers read what wait
 With -pid: the server's resident memory (VmRSS sampled every 20 ms, and VmHWM) before and at its
 peak during the attack; with -metrics (parley's /metrics on the admin listener): signals forwarded,
 slow readers dropped, upgrades refused, and the peak of parley_queued_bytes (scraped every 100 ms;
-servers before it had the gauge leave it out).`
+left out for a server without that gauge, such as the one before the fix).`
 
 func mainSlowReader(ctx context.Context, args []string, out io.Writer) error {
 	var c slowConfig
