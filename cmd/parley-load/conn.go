@@ -40,10 +40,7 @@ func newSources(conns, perSource, n int) (*sources, error) {
 	// spread over many addresses too.
 	addrs := make([]netip.Addr, 0, n)
 	for i := range n {
-		// 127.0.1.1, 127.0.1.2 ... 127.0.1.250, 127.0.2.1 ...: skip 127.0.0.x,
-		// where servers under test and other programs listen, and .0/.255.
-		a, b, c := i/(250*250), 1+(i/250)%250, 1+i%250
-		addrs = append(addrs, netip.AddrFrom4([4]byte{127, byte(a), byte(b), byte(c)}))
+		addrs = append(addrs, attackSource(i))
 	}
 	for range perSource {
 		for _, a := range addrs {

@@ -24,17 +24,25 @@ func startServer(t *testing.T) (wsURL, statsURL string) {
 }
 
 // startServerWith is startServer with cfg's limits (session creation is
-// never the limit).
+// never the limit unless cfg sets one).
 func startServerWith(t *testing.T, cfg signaling.Config) (wsURL, statsURL string) {
 	t.Helper()
-	cfg.NewSessionsPerMinute, cfg.NewSessionBurst = 1e6, 1e6
+	return startServerIn(t, cfg, t.TempDir())
+}
+
+// startServerIn is startServerWith with the store in dir.
+func startServerIn(t *testing.T, cfg signaling.Config, dir string) (wsURL, statsURL string) {
+	t.Helper()
+	if cfg.NewSessionsPerMinute == 0 {
+		cfg.NewSessionsPerMinute, cfg.NewSessionBurst = 1e6, 1e6
+	}
 	if cfg.ProofOfWork.Bits == 0 && !cfg.NoProofOfWork {
 		// Every virtual person solves the work, at a difficulty cheap
 		// enough for the race detector.
 		cfg.ProofOfWork = pow.Config{Bits: 6}
 	}
 	n, err := node.New(node.Config{
-		Store:     store.Config{Dir: t.TempDir()},
+		Store:     store.Config{Dir: dir},
 		Signaling: cfg,
 	})
 	if err != nil {
@@ -184,7 +192,7 @@ func TestHelpDocumentsEveryMode(t *testing.T) {
 	if code := run([]string{"-h"}, func(string) string { return "" }, &out, io.Discard); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, mode := range []string{"churn", "match", "forward", "idle", "webrtc", "serve", "turn-cred"} {
+	for _, mode := range []string{"churn", "match", "forward", "idle", "webrtc", "serve", "turn-cred", "slowreader", "sessionflood"} {
 		if !strings.Contains(out.String(), "  "+mode) {
 			t.Errorf("-h does not mention %s", mode)
 		}

@@ -44,6 +44,13 @@ Modes:
               stats endpoint (memory, goroutines, CPU) for the modes above
   turn-cred   open a session on a parley server and print its TURN username and
               password (for turnutils_uclient; see scripts/bench-turn)
+  slowreader  an attack (issue 10, point 1): -pairs pairs whose receivers never
+              read, their partners sending the largest signals the server
+              forwards; the server's peak memory (see scripts/bench-dos)
+  sessionflood
+              an attack (issue 10, point 3): new sessions from one address as
+              fast as the server lets them; sessions a second, records and
+              bytes written to its database, its memory
 
 Every target must be a loopback address (127.0.0.0/8, ::1 or localhost): the
 generator refuses any other. Connections come from many 127.x.y.z source
@@ -80,6 +87,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		err = mainServe(ctx, args, stdout, stderr)
 	case "turn-cred":
 		err = mainTURNCred(ctx, args, stdout)
+	case "slowreader":
+		err = mainSlowReader(ctx, args, stdout)
+	case "sessionflood":
+		err = mainSessionFlood(ctx, args, stdout)
 	default:
 		fmt.Fprintf(stderr, "parley-load: unknown mode %q\n\n%s", mode, usage)
 		return 2

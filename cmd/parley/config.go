@@ -47,6 +47,12 @@ type Config struct {
 
 	HideIPDefault   bool
 	MaxConnsPerAddr int
+	// New sessions per IPv4 address or IPv6 /64: a rate and its burst.
+	NewSessionsPerMinute float64
+	NewSessionBurst      int
+	// Bytes that may wait for slow readers: per connection and in all.
+	MaxQueuedBytes int
+	MaxQueuedTotal int64
 
 	TURNListen          string
 	TURNTLSListen       string
@@ -119,6 +125,10 @@ func defineFlags(fs *flag.FlagSet, c *Config, raw *rawFlags) {
 	fs.IntVar(&c.PowGlobalJoins, "pow-global-joins-per-minute", 0, "joins a minute across the server past which everyone's proof of work doubles, up to 8x (0: only busy address prefixes get harder work)")
 	fs.BoolVar(&c.HideIPDefault, "hide-ip-default", false, "turn the hide-my-IP toggle on by default (all media through the relay)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 16, "open WebSocket connections allowed per IPv4 address or IPv6 /64")
+	fs.Float64Var(&c.NewSessionsPerMinute, "new-sessions-per-minute", 10, "new sessions one IPv4 address or IPv6 /64 may create a minute, after --new-session-burst; more are refused with 429")
+	fs.IntVar(&c.NewSessionBurst, "new-session-burst", 20, "new sessions one IPv4 address or IPv6 /64 may create at once")
+	fs.IntVar(&c.MaxQueuedBytes, "max-queued-bytes", 1<<20, "bytes of messages that may wait for one connection that reads too slowly (1 MiB); past it the connection is closed")
+	fs.Int64Var(&c.MaxQueuedTotal, "max-queued-total", 256<<20, "bytes of messages that may wait for all slow connections together (256 MiB); past it the one with the longest queue is closed")
 	fs.StringVar(&c.TURNListen, "turn-listen", ":3478", "TURN address over UDP and TCP (\"off\" disables the relay)")
 	fs.StringVar(&c.TURNTLSListen, "turn-tls-listen", ":5349", "TURN over TLS address, used when a certificate is configured")
 	fs.StringVar(&raw.publicIP, "turn-public-ip", "", "relay address announced to clients (default: detected; 127.0.0.1 on a loopback-only host)")
@@ -265,6 +275,15 @@ func (c *Config) validate() error {
 	}
 	if c.MaxConnsPerAddr < 1 {
 		errs = append(errs, errors.New("--max-conns-per-addr must be at least 1"))
+	}
+	if c.NewSessionsPerMinute <= 0 || c.NewSessionBurst < 1 {
+		errs = append(errs, errors.New("--new-sessions-per-minute must be positive and --new-session-burst at least 1"))
+	}
+	if c.MaxQueuedBytes < 2*proto.MaxFrameBytes {
+		errs = append(errs, fmt.Errorf("--max-queued-bytes must hold two frames: at least %d", 2*proto.MaxFrameBytes))
+	}
+	if c.MaxQueuedTotal < int64(c.MaxQueuedBytes) {
+		errs = append(errs, errors.New("--max-queued-total must be at least --max-queued-bytes"))
 	}
 	for _, l := range c.Languages {
 		if !proto.ValidLanguage(l) {

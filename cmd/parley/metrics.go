@@ -58,6 +58,7 @@ var metricDefs = []metricDef{
 	{"parley_signals_stripped_total", "counter", nil, "Signals withheld by the hide-IP policy (non-relay candidates)."},
 	{"parley_rate_limited_total", "counter", nil, "Client messages dropped by the rate limits."},
 	{"parley_slow_readers_dropped_total", "counter", nil, "Connections closed because their send queue was full."},
+	{"parley_queued_bytes", "gauge", nil, "Bytes of messages waiting for slow readers now, in all connections (bounded by --max-queued-total)."},
 	{"parley_reports_total", "counter", nil, "Reports accepted against a partner."},
 	{"parley_bans_issued_total", "counter", nil, "Bans issued after reports since start."},
 	{"parley_bans_active", "gauge", nil, "Bans in force now (address prefixes, stored as keyed hashes)."},
@@ -162,6 +163,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("parley_signals_stripped_total", float64(st.SignalsStripped))
 	counter("parley_rate_limited_total", float64(st.RateLimited))
 	counter("parley_slow_readers_dropped_total", float64(st.SlowDropped))
+	gauge("parley_queued_bytes", float64(st.QueuedBytes))
 	counter("parley_reports_total", float64(st.Reports))
 	counter("parley_bans_issued_total", float64(st.Bans))
 	if n, ok := activeBans(c.store, now); ok {
