@@ -139,6 +139,13 @@ func newPrefixLimiters(limit rate.Limit, burst int) *prefixLimiters {
 }
 
 func (p *prefixLimiters) allow(key netip.Prefix, now time.Time) bool {
+	ok, _ := p.take(key, now)
+	return ok
+}
+
+// take is allow that can be undone: giveBack returns the token, for a
+// request refused later for a reason of its own.
+func (p *prefixLimiters) take(key netip.Prefix, now time.Time) (ok bool, giveBack func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if now.Sub(p.swept) > time.Minute || len(p.m) >= p.maxKeys {
@@ -152,10 +159,15 @@ func (p *prefixLimiters) allow(key netip.Prefix, now time.Time) bool {
 	l := p.m[key]
 	if l == nil {
 		if len(p.m) >= p.maxKeys {
-			return false // a flood from more prefixes than memory allows: refuse, do not grow
+			return false, nil // a flood from more prefixes than memory allows: refuse, do not grow
 		}
 		l = rate.NewLimiter(p.limit, p.burst)
 		p.m[key] = l
 	}
-	return l.AllowN(now, 1)
+	r := l.ReserveN(now, 1)
+	if !r.OK() || r.DelayFrom(now) > 0 {
+		r.CancelAt(now)
+		return false, nil
+	}
+	return true, func() { r.CancelAt(now) }
 }

@@ -9,6 +9,7 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -318,7 +319,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// New connections per network (/24 or /48) are limited before the ban
 	// check: checking an address not seen lately costs a memory-hard hash,
 	// and a network of many addresses must not be able to spend the CPU.
-	if !s.networks.allow(prefix.Network(addr), now) {
+	ok, giveBack := s.networks.take(prefix.Network(addr), now)
+	if !ok {
 		s.metrics.countRefused(refusedNetwork)
 		s.refuse(w, ErrTooManyFromNetwork)
 		return
@@ -336,6 +338,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		token = s.tokenOf(r)
 		sid, setToken, err = s.backend().Open(token, addr, now)
 		if err != nil {
+			if errors.Is(err, ErrTooManySessions) {
+				// The address alone is over its own limit: it does not
+				// use up its network's, or one address flooding would
+				// lock its neighbours out.
+				giveBack()
+			}
 			if httpStatus(err) == http.StatusInternalServerError {
 				s.log.Error("session lookup failed", "err", err)
 			}
