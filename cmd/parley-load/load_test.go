@@ -27,6 +27,13 @@ func startServer(t *testing.T) (wsURL, statsURL string) {
 // never the limit).
 func startServerWith(t *testing.T, cfg signaling.Config) (wsURL, statsURL string) {
 	t.Helper()
+	wsURL, statsURL, _ = startSignaling(t, cfg)
+	return wsURL, statsURL
+}
+
+// startSignaling is startServerWith, and the server itself for its Stats.
+func startSignaling(t *testing.T, cfg signaling.Config) (wsURL, statsURL string, srv *signaling.Server) {
+	t.Helper()
 	cfg.NewSessionsPerMinute, cfg.NewSessionBurst = 1e6, 1e6
 	if cfg.ProofOfWork.Bits == 0 && !cfg.NoProofOfWork {
 		// Every virtual person solves the work, at a difficulty cheap
@@ -40,7 +47,7 @@ func startServerWith(t *testing.T, cfg signaling.Config) (wsURL, statsURL string
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := n.Signaling
+	srv = n.Signaling
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +69,7 @@ func startServerWith(t *testing.T, cfg signaling.Config) (wsURL, statsURL string
 		_ = n.Shutdown(ctx)
 		_ = hs.Shutdown(ctx)
 	})
-	return "ws://" + ln.Addr().String() + "/ws", "http://" + ln.Addr().String() + "/stats"
+	return "ws://" + ln.Addr().String() + "/ws", "http://" + ln.Addr().String() + "/stats", srv
 }
 
 func testCommon(wsURL, statsURL string, out io.Writer) common {
