@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +112,21 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	for _, c := range conns {
 		queuedC[c], matchedC[c] = make(chan struct{}), make(chan struct{})
 	}
+	// Across nodes, latency by the pair's two servers too ("0-1" and so
+	// on): a pair with the leader's node crosses NATS once, one of two
+	// followers twice.
+	byNodes := map[string]*hist{}
+	latOf := map[*vconn]*hist{}
+	if across {
+		for p := 0; p+1 < len(conns); p += 2 {
+			a, b := conns[p], conns[p+1]
+			key := fmt.Sprintf("%d-%d", min(a.node, b.node), max(a.node, b.node))
+			if byNodes[key] == nil {
+				byNodes[key] = &hist{}
+			}
+			latOf[a], latOf[b] = byNodes[key], byNodes[key]
+		}
+	}
 	for _, c := range conns {
 		readers.Add(1)
 		queued := sync.OnceFunc(func() { close(queuedC[c]) })
@@ -143,7 +159,11 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 					if measuring.Load() {
 						received.Add(1)
 						if ts, ok := candidateStamp(detail); ok {
-							lat.add(since(ts))
+							d := since(ts)
+							lat.add(d)
+							if h := latOf[c]; h != nil {
+								h.add(d)
+							}
 						}
 					}
 				case evError, evLeft:
@@ -242,6 +262,9 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	}
 	fmt.Fprintf(w, "messages:          sent %d (%.0f/s), received %d (%.0f/s)\n", sent.Load(), perSecond(sent.Load(), elapsed), res.Forwarded, perSecond(res.Forwarded, elapsed))
 	fmt.Fprintf(w, "forward latency:   %s\n", res.Forward)
+	for _, k := range slices.Sorted(maps.Keys(byNodes)) {
+		fmt.Fprintf(w, "  servers %s:     %s\n", k, byNodes[k].summary())
+	}
 	printPow(w)
 	printErrors(w, res.Errors)
 	printServer(w, before, after, 0)
@@ -265,6 +288,11 @@ func runForward(ctx context.Context, cfg forwardConfig) (result, error) {
 	}
 	for i, us := range perNode {
 		fig[fmt.Sprintf("cpu_us_per_msg_node%d", i)] = us
+	}
+	for k, h := range byNodes {
+		s := h.summary()
+		k = strings.ReplaceAll(k, "-", "")
+		fig["p50_ms_nodes"+k], fig["p99_ms_nodes"+k] = msf(s.P50), msf(s.P99)
 	}
 	printResult(w, "forward", kname, fig)
 	return res, nil

@@ -169,7 +169,7 @@ func TestForwardPairsAcrossURLs(t *testing.T) {
 	if code := run(args, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, errOut.String(), out.String())
 	}
-	for _, w := range []string{"pairs across nodes: 10 of 10", "errors:            none", "pairs_across=10", "cpu_us_per_msg_node0="} {
+	for _, w := range []string{"pairs across nodes: 10 of 10", "errors:            none", "pairs_across=10", "cpu_us_per_msg_node0=", "servers 0-1:", "p99_ms_nodes01="} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("no %q in\n%s", w, out.String())
 		}
