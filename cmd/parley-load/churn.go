@@ -38,6 +38,7 @@ func mainChurn(ctx context.Context, args []string, getenv func(string) string, o
 	if err := parseFlags(fs, args, out, "People arrive at -rate per second for -duration; each connects, joins, is matched, exchanges an\noffer, an answer and -candidates candidates each way, ends the chat with next or leave, and after\n-chats chats leaves and disconnects."); err != nil {
 		return err
 	}
+	c.oneURL = true
 	if err := c.check(); err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func runChurn(ctx context.Context, cfg churnConfig) (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("making SDP with pion: %w", err)
 	}
-	pool, err := newSources(cfg.Concurrency, cfg.PerSource, cfg.Sources)
+	pool, err := cfg.sources(cfg.Concurrency)
 	if err != nil {
 		return result{}, err
 	}

@@ -26,13 +26,17 @@ type sources struct {
 }
 
 // newSources makes a pool for up to conns connections at once; n forces the
-// number of addresses (0: as many as conns needs).
-func newSources(conns, perSource, n int) (*sources, error) {
+// number of addresses (0: as many as conns needs); perNetwork is how many
+// addresses share one /24 (0: 250, every address of it the pool uses).
+func newSources(conns, perSource, n, perNetwork int) (*sources, error) {
 	if n <= 0 {
 		n = (conns + perSource - 1) / perSource
 	}
 	n = max(n, 1)
-	if n > 250*250*250 {
+	if perNetwork <= 0 || perNetwork > 250 {
+		perNetwork = 250
+	}
+	if (n+perNetwork-1)/perNetwork > 250*250 {
 		return nil, errors.New("too many source addresses")
 	}
 	s := &sources{slots: make(chan netip.Addr, n*perSource)}
@@ -40,7 +44,13 @@ func newSources(conns, perSource, n int) (*sources, error) {
 	// spread over many addresses too.
 	addrs := make([]netip.Addr, 0, n)
 	for i := range n {
-		addrs = append(addrs, attackSource(i))
+		// 127.0.1.1, 127.0.1.2 ... 127.0.1.250, 127.0.2.1 ...: skip 127.0.0.x,
+		// where servers under test and other programs listen, and .0/.255.
+		// With perNetwork under 250 a /24 holds that many, from .1 on:
+		// parley limits new connections per /24.
+		nw := i / perNetwork
+		a, b, c := nw/250, 1+nw%250, 1+i%perNetwork
+		addrs = append(addrs, netip.AddrFrom4([4]byte{127, byte(a), byte(b), byte(c)}))
 	}
 	for range perSource {
 		for _, a := range addrs {
@@ -81,6 +91,7 @@ type vconn struct {
 
 	// Set while dialling and greeting, then read by the person's goroutines.
 	i      int          // the person's number in the run: PeerJS IDs and relay pairs derive from it
+	node   int          // the index in -url of the server it connected to
 	run    string       // the run's name (runID)
 	limits serverLimits // what the server announced (parley's welcome.limits)
 	paired bool         // paired once greeted (PeerJS: the client names its partner)
@@ -88,6 +99,8 @@ type vconn struct {
 	// peer is the partner's address, set on matched (or by greet): parley's
 	// per-chat peer ID, a PeerJS ID, the relay's pair.
 	peer string
+	// you is parley's per-chat peer ID of this person, set on matched.
+	you string
 }
 
 // inMsg is the part of a server message the generator looks at, for every
@@ -99,8 +112,13 @@ type inMsg struct {
 	Reason string              `json:"reason"`
 	Code   string              `json:"code"`
 	Peer   string              `json:"peer"` // parley v2 matched: the partner's peer ID
+	You    string              `json:"you"`  // parley v2 matched: this person's own peer ID
+	Pair   string              `json:"pair"` // parley matched: the chat's ID, the same for both
 	Limits *serverLimits       `json:"limits"`
 	Pow    *proto.PowChallenge `json:"pow"`
+	// Resumed is set on a matched that brings a chat back (after a
+	// server restart or a failover), not a new one.
+	Resumed *bool `json:"resumed"`
 	// Data is a parley signal's (and the relay's, which passes parley's
 	// frames), Payload a PeerJS one's.
 	Data    *signalData `json:"data"`

@@ -44,7 +44,7 @@ func mainIdle(ctx context.Context, args []string, getenv func(string) string, ou
 
 func runIdle(ctx context.Context, cfg idleConfig) (result, error) {
 	k, kname := cfg.kind()
-	pool, err := newSources(cfg.Conns, cfg.PerSource, cfg.Sources)
+	pool, err := cfg.sources(cfg.Conns)
 	if err != nil {
 		return result{}, err
 	}

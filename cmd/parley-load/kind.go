@@ -106,7 +106,7 @@ func (parleyKind) join(media string) []byte {
 func (parleyKind) event(c *vconn, m *inMsg) (event, string) {
 	switch m.Type {
 	case "matched":
-		c.peer = m.Peer
+		c.peer, c.you = m.Peer, m.You
 		return evMatched, ""
 	case "signal":
 		if m.Data != nil && m.Data.Candidate != nil {

@@ -33,6 +33,19 @@ func startServerWith(t *testing.T, cfg signaling.Config) (wsURL, statsURL string
 // startServerIn is startServerWith with the store in dir.
 func startServerIn(t *testing.T, cfg signaling.Config, dir string) (wsURL, statsURL string) {
 	t.Helper()
+	wsURL, statsURL, _ = startSignalingIn(t, cfg, dir)
+	return wsURL, statsURL
+}
+
+// startSignaling is startServerWith, and the server itself for its Stats.
+func startSignaling(t *testing.T, cfg signaling.Config) (wsURL, statsURL string, srv *signaling.Server) {
+	t.Helper()
+	return startSignalingIn(t, cfg, t.TempDir())
+}
+
+// startSignalingIn is startSignaling with the store in dir.
+func startSignalingIn(t *testing.T, cfg signaling.Config, dir string) (wsURL, statsURL string, srv *signaling.Server) {
+	t.Helper()
 	if cfg.NewSessionsPerMinute == 0 {
 		cfg.NewSessionsPerMinute, cfg.NewSessionBurst = 1e6, 1e6
 	}
@@ -48,7 +61,7 @@ func startServerIn(t *testing.T, cfg signaling.Config, dir string) (wsURL, stats
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := n.Signaling
+	srv = n.Signaling
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +83,7 @@ func startServerIn(t *testing.T, cfg signaling.Config, dir string) (wsURL, stats
 		_ = n.Shutdown(ctx)
 		_ = hs.Shutdown(ctx)
 	})
-	return "ws://" + ln.Addr().String() + "/ws", "http://" + ln.Addr().String() + "/stats"
+	return "ws://" + ln.Addr().String() + "/ws", "http://" + ln.Addr().String() + "/stats", srv
 }
 
 func testCommon(wsURL, statsURL string, out io.Writer) common {
@@ -136,6 +149,11 @@ func TestMatchAndForwardAgainstARealServer(t *testing.T) {
 	}
 	if fres.Forwarded == 0 || fres.Forward.N == 0 {
 		t.Errorf("forward measured nothing: %+v\n%s", fres, out.String())
+	}
+	// The stamps survive parley's signal cleaner: latencies are times, not
+	// what is left of a field the server wrote anew.
+	if fres.Forward.P50 <= 0 || fres.Forward.Max > 5*time.Second {
+		t.Errorf("forward latency %s", fres.Forward)
 	}
 	checkClean(t, fres, out.String())
 	checkProved(t, out.String())
@@ -210,23 +228,32 @@ func TestSignalsPassParleysValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range [][]byte{s.sdpFrame("offer"), s.sdpFrame("answer"), s.candidateFrame(0, ""), s.candidateFrame(7, "x1")} {
+			sent := stamp()
 			m, err := proto.Decode(f)
 			if err != nil || m.Data == nil {
 				t.Fatalf("%s: %v", f, err)
 			}
+			// What parley forwards: the signal written anew from its
+			// values. The stamp must survive it, and be the send time.
+			clean, forward, err := m.Data.Clean(false)
+			if err != nil || !forward {
+				t.Fatalf("%s: cleaned: %v, forward %v", f, err, forward)
+			}
+			m.Data = clean
+			near := func(ts int64) bool { return ts <= sent && sent-ts < int64(time.Second) }
 			if m.Data.SDP != nil {
-				if _, ok := sdpStamp(m.Data.SDP.SDP); !ok {
-					t.Errorf("no stamp in %q", m.Data.SDP.SDP)
+				if ts, ok := sdpStamp(m.Data.SDP.SDP); !ok || !near(ts) {
+					t.Errorf("stamp %d (%v), sent at %d, in %q", ts, ok, sent, m.Data.SDP.SDP)
 				}
 				if video && len(m.Data.SDP.SDP) < 2000 {
 					t.Errorf("video SDP of %d bytes: not video-sized", len(m.Data.SDP.SDP))
 				}
-			} else if _, ok := candidateStamp(m.Data.Candidate.Candidate); !ok {
-				t.Errorf("no stamp in %q", m.Data.Candidate.Candidate)
+			} else if ts, ok := candidateStamp(m.Data.Candidate.Candidate); !ok || !near(ts) {
+				t.Errorf("stamp %d (%v), sent at %d, in %q", ts, ok, sent, m.Data.Candidate.Candidate)
 			}
 		}
 	}
 	if _, ok := candidateStamp("candidate:abc 1 udp 1 127.0.0.1 1 typ host"); ok {
-		t.Error("a foundation that is not a stamp was read as one")
+		t.Error("a priority that is not a stamp was read as one")
 	}
 }

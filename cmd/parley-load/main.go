@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,8 +56,14 @@ Modes:
 Every target must be a loopback address (127.0.0.0/8, ::1 or localhost): the
 generator refuses any other. Connections come from many 127.x.y.z source
 addresses (-sources), -per-source each, to stay under the server's per-address
-cap and the ephemeral port range. Hold many connections after raising the
-descriptor limit (ulimit -n 65536) in the shell that starts both processes.
+cap and the ephemeral port range (-per-network spreads them over /24s, which
+parley limits too). Hold many connections after raising the descriptor limit
+(ulimit -n 65536) in the shell that starts both processes.
+
+Several nodes (a cluster): match, forward and idle take -url as a list
+separated by commas and put person i on the (i mod n)th; forward pairs person
+2k with 2k+1, so the two are on different nodes. -pid takes the nodes'
+process ids the same way and reports each one's CPU (scripts/bench-cluster).
 `
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -111,12 +118,13 @@ var errUsage = errors.New("usage")
 
 // common are the flags every client mode shares.
 type common struct {
-	URL        string        // ws://127.0.0.1:8080/ws
+	URL        string        // ws://127.0.0.1:8080/ws, or several separated by commas
 	Admin      string        // http://127.0.0.1:9090/admin/stats, optional
 	AdminToken string        // bearer token for Admin (PARLEY_ADMIN_TOKEN)
-	PID        int           // server process, for RSS and CPU from /proc; 0 = none
+	PIDs       []int         // server processes, for RSS and CPU from /proc; none = none
 	Sources    int           // source addresses to spread over; 0 = as many as needed
 	PerSource  int           // connections per source address
+	PerNetwork int           // source addresses per 127.x.y.0/24; 0 = 250
 	Timeout    time.Duration // bound on every single wait
 	Media      string        // text or video (video sends video-sized SDP)
 	Out        io.Writer
@@ -124,6 +132,27 @@ type common struct {
 	// nil is parley.
 	Kind     kind
 	KindName string
+	// urls is URL split at its commas (check fills it): person i of a run
+	// connects to urls[i % len(urls)], one node of a cluster each.
+	urls []string
+	// oneURL is set by the modes that speak to one server only.
+	oneURL bool
+}
+
+// urlOf is the URL person i connects to.
+func (c *common) urlOf(i int) string {
+	if len(c.urls) == 0 {
+		return c.URL
+	}
+	return c.urls[i%len(c.urls)]
+}
+
+// nodeOf is the index in -url of the server person i connects to.
+func (c *common) nodeOf(i int) int {
+	if len(c.urls) == 0 {
+		return 0
+	}
+	return i % len(c.urls)
 }
 
 // kind returns the server kind, parley unless -server said otherwise.
@@ -135,19 +164,33 @@ func (c *common) kind() (kind, string) {
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "signaling WebSocket URL (loopback only)")
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "signaling WebSocket URL (loopback only); match, forward and idle take several separated by commas, the nodes of a cluster: person i connects to the (i mod n)th, so the two people of a forward pair are on different nodes")
 	fs.StringVar(&c.Admin, "admin", "", "server stats URL, e.g. http://127.0.0.1:9090/admin/stats (parley, with -admin-token) or the stats URL of parley-load serve; optional")
 	fs.StringVar(&c.AdminToken, "admin-token", getenv("PARLEY_ADMIN_TOKEN"), "bearer token for -admin (default $PARLEY_ADMIN_TOKEN)")
-	fs.IntVar(&c.PID, "pid", 0, "server process id: report its RSS, threads and CPU from /proc (optional)")
+	fs.Func("pid", "server process id: report its RSS, threads and CPU from /proc (optional); several separated by commas, one per node, report each and their sum", func(v string) error {
+		pids, err := parsePIDs(v)
+		c.PIDs = pids
+		return err
+	})
 	fs.IntVar(&c.Sources, "sources", 0, "127.x.y.z source addresses to use (0: as many as -per-source needs)")
 	fs.IntVar(&c.PerSource, "per-source", 12, "connections per source address (parley allows 16 per address by default)")
+	fs.IntVar(&c.PerNetwork, "per-network", 250, "source addresses per 127.x.y.0/24 (parley allows 240 new connections a minute per /24: -per-network 16 with -per-source 12 stays under it)")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "bound on each dial and each wait for an answer")
 	fs.StringVar(&c.Media, "media", "text", "media of the joins: text (data channel SDP) or video (audio+video+data SDP, larger)")
 }
 
 func (c *common) check() error {
-	if err := loopbackURL(c.URL, "ws", "wss"); err != nil {
-		return fmt.Errorf("-url: %w", err)
+	c.urls = strings.Split(c.URL, ",")
+	for _, u := range c.urls {
+		if err := loopbackURL(u, "ws", "wss"); err != nil {
+			return fmt.Errorf("-url: %w", err)
+		}
+	}
+	if c.oneURL && len(c.urls) > 1 {
+		return errors.New("-url: this mode speaks to one server (several URLs are for match, forward and idle)")
+	}
+	if c.PerNetwork < 0 || c.PerNetwork > 250 {
+		return errors.New("-per-network must be 1 to 250")
 	}
 	if c.Admin != "" {
 		if err := loopbackURL(c.Admin, "http", "https"); err != nil {
@@ -164,6 +207,28 @@ func (c *common) check() error {
 		return errors.New("-timeout must be positive")
 	}
 	return nil
+}
+
+// sources makes the pool of source addresses for up to conns connections.
+func (c *common) sources(conns int) (*sources, error) {
+	return newSources(conns, c.PerSource, c.Sources, c.PerNetwork)
+}
+
+// parsePIDs reads -pid: process ids separated by commas; "0" or "" is none.
+func parsePIDs(v string) ([]int, error) {
+	var pids []int
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" || f == "0" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid < 0 {
+			return nil, fmt.Errorf("%q is not a process id", f)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
 }
 
 // errNotLoopback is returned for any target outside the loopback range: the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -126,24 +127,32 @@ func printErrors(w io.Writer, m map[string]int64) {
 // fields of the stats endpoint (flattened: "memory.heapInuse") and, with a
 // pid, the process's RSS, threads and CPU time from /proc.
 type serverSample struct {
-	at      time.Time
-	fields  map[string]float64
+	at     time.Time
+	fields map[string]float64
+	procSample
+	// procs are the processes of -pid one by one (several: the nodes of a
+	// cluster); procSample above is their sum.
+	procs []procSample
+	ok    bool
+}
+
+// procSample is what /proc says of one process.
+type procSample struct {
 	rss     int64 // bytes
 	threads int
 	cpu     time.Duration // user + system
-	ok      bool
 }
 
 type serverProbe struct {
 	url, token string
-	pid        int
+	pids       []int
 }
 
 func (c *common) probe() *serverProbe {
-	if c.Admin == "" && c.PID == 0 {
+	if c.Admin == "" && len(c.PIDs) == 0 {
 		return nil
 	}
-	return &serverProbe{url: c.Admin, token: c.AdminToken, pid: c.PID}
+	return &serverProbe{url: c.Admin, token: c.AdminToken, pids: c.PIDs}
 }
 
 func (p *serverProbe) sample(ctx context.Context, gc bool) (serverSample, error) {
@@ -153,10 +162,15 @@ func (p *serverProbe) sample(ctx context.Context, gc bool) (serverSample, error)
 	}
 	// /proc first: the stats endpoint may collect garbage when asked,
 	// which must not change the RSS read.
-	if p.pid > 0 {
-		if err := readProc(p.pid, &s); err != nil {
+	for _, pid := range p.pids {
+		var ps procSample
+		if err := readProc(pid, &ps); err != nil {
 			return s, err
 		}
+		s.procs = append(s.procs, ps)
+		s.rss += ps.rss
+		s.threads += ps.threads
+		s.cpu += ps.cpu
 		s.ok = true
 	}
 	if p.url != "" {
@@ -214,7 +228,7 @@ func flatten(prefix string, v any, out map[string]float64) {
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-func readProc(pid int, s *serverSample) error {
+func readProc(pid int, s *procSample) error {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return fmt.Errorf("server process: %w", err)
@@ -300,7 +314,29 @@ func printServer(w io.Writer, before, after serverSample, conns int) {
 	}
 	if d := after.at.Sub(before.at); after.cpu > 0 && d > 0 && !before.at.IsZero() {
 		fmt.Fprintf(w, "server %-28s %.2f cores busy on average\n", "cpu:", float64(after.cpu-before.cpu)/float64(d))
+		if len(after.procs) > 1 && len(before.procs) == len(after.procs) {
+			for i, a := range after.procs {
+				fmt.Fprintf(w, "server %-28s %.2f cores busy on average, %.1f MiB, %d threads\n", fmt.Sprintf("node %d cpu:", i), float64(a.cpu-before.procs[i].cpu)/float64(d), float64(a.rss)/(1<<20), a.threads)
+			}
+		}
 	}
+}
+
+// cpuPer is each process's CPU time over the run, and their sum, divided by
+// n (a count of joins or signals) in microseconds: the sum first, then the
+// processes in -pid's order. NaN where nothing was measured.
+func cpuPer(before, after serverSample, n int64) []float64 {
+	out := []float64{math.NaN()}
+	if len(after.procs) == 0 || len(before.procs) != len(after.procs) || n <= 0 {
+		return out // a process gone: its sum would not be the whole
+	}
+	out[0] = float64(after.cpu-before.cpu) / 1e3 / float64(n)
+	if len(after.procs) > 1 {
+		for i, a := range after.procs {
+			out = append(out, float64(a.cpu-before.procs[i].cpu)/1e3/float64(n))
+		}
+	}
+	return out
 }
 
 func perSecond(n int64, d time.Duration) float64 {

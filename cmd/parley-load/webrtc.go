@@ -32,6 +32,7 @@ func mainWebRTC(ctx context.Context, args []string, getenv func(string) string, 
 	if err := parseFlags(fs, args, out, "Pairs of pion peers (signaling/client with WebRTC, loopback candidates) join, are matched and\nopen the \"chat\" data channel through parley's signaling; with -relay through its TURN relay.\nMeasures each peer's time from matched to the data channel open, and from its join to the open."); err != nil {
 		return err
 	}
+	c.oneURL = true
 	if err := c.check(); err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func mainWebRTC(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func runWebRTC(ctx context.Context, cfg webrtcConfig) (result, error) {
-	pool, err := newSources(2*cfg.Concurrency, cfg.PerSource, cfg.Sources)
+	pool, err := cfg.sources(2 * cfg.Concurrency)
 	if err != nil {
 		return result{}, err
 	}

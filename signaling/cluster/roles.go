@@ -65,7 +65,17 @@ func (n *Node) spreadStreamLeaders() {
 		if err != nil || !ok || bs.StreamInfo().Cluster == nil || bs.StreamInfo().Cluster.Leader != n.cfg.NodeID {
 			continue
 		}
-		if _, err := n.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+bs.StreamInfo().Config.Name, nil, 2*time.Second); err != nil {
+		// Name the node to hand over to: one whose heartbeat came within
+		// the last second. Left to itself JetStream picks any peer heard
+		// within 3 s, right after a failover the dead leader's node half
+		// the time, and a hand-over to it leaves the stream leaderless
+		// until an election 4-9 s later.
+		pref := n.route.liveNode(n.cfg.NodeID, time.Now().Add(-time.Second))
+		if pref == "" {
+			continue
+		}
+		req := []byte(fmt.Sprintf(`{"placement":{"preferred":%q}}`, pref))
+		if _, err := n.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+bs.StreamInfo().Config.Name, req, 2*time.Second); err != nil {
 			n.log.Debug("cluster: a stream leader stepdown failed", "err", errKind(err))
 		}
 	}

@@ -41,6 +41,18 @@ func (r *router) alive(node string, now time.Time) {
 	r.mu.Unlock()
 }
 
+// liveNode is a node other than not heard since since, or "".
+func (r *router) liveNode(not string, since time.Time) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for node, t := range r.seen {
+		if node != not && t.After(since) {
+			return node
+		}
+	}
+	return ""
+}
+
 // lost returns, and forgets, the sessions of nodes silent since before
 // cutoff: their connections died with them.
 func (r *router) lost(cutoff time.Time) []string {
