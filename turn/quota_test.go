@@ -105,7 +105,12 @@ func TestRelayQuotaExhaustion(t *testing.T) {
 		}
 		return got
 	}
-	limits := func(c *Config) { c.MaxTotal, c.MaxPerPrefix, c.MaxPerSession = 128, 4, 2 }
+	limits := func(c *Config) {
+		c.MaxTotal, c.MaxPerPrefix, c.MaxPerSession = 128, 4, 2
+		// pion draws a relay port at random and gives up (508) after a few
+		// taken ones: 128 allocations need far more than 200 ports.
+		c.RelayPortMin, c.RelayPortMax = 10000, 29999
+	}
 
 	t.Run("one network", func(t *testing.T) {
 		ts := newTestServer(t, limits)
