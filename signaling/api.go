@@ -143,8 +143,41 @@ type PublicStats struct {
 	AvgChatSeconds *int `json:"avgChatSeconds"`
 }
 
+// Counts are what GET /api/stats is made of, before the rounding.
+type Counts struct {
+	Online          int           // open connections
+	ChatsToday      int           // one-to-one chats formed since 00:00 UTC
+	ChatsEndedToday int           // of them, those that ended
+	AvgChatLength   time.Duration // their mean length
+}
+
+// Counts are this node's: its open connections and its hub's chats today.
+func (s *Server) Counts() Counts {
+	s.mu.RLock()
+	online := len(s.open)
+	s.mu.RUnlock()
+	c := Counts{Online: online}
+	c.ChatsToday, c.ChatsEndedToday, c.AvgChatLength = s.hub().daily.get(time.Now())
+	return c
+}
+
+// CountWith makes GET /api/stats show f of this node's counts: a cluster
+// adds the other nodes' connections and takes the chats of the leader's
+// hub, where every chat is formed.
+// A nil f goes back to this node's counts.
+func (s *Server) CountWith(f func(local Counts) Counts) {
+	if f == nil {
+		s.counts.Store(nil)
+		return
+	}
+	s.counts.Store(&f)
+}
+
 func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
-	st := s.Stats()
+	st := s.Counts()
+	if f := s.counts.Load(); f != nil {
+		st = (*f)(st)
+	}
 	var out PublicStats
 	if st.Online >= onlineBand {
 		n := st.Online / onlineBand * onlineBand

@@ -44,9 +44,10 @@ type Server struct {
 
 	queued   atomic.Int64 // bytes waiting in every send queue
 	hubs     atomic.Pointer[hub]
-	remote   atomic.Pointer[Backend] // another node's hub, or degraded; nil: our own
-	router   atomic.Pointer[Router]  // sessions on other nodes
-	networks *prefixLimiters         // new connections per /24 or /48
+	remote   atomic.Pointer[Backend]             // another node's hub, or degraded; nil: our own
+	router   atomic.Pointer[Router]              // sessions on other nodes
+	counts   atomic.Pointer[func(Counts) Counts] // the cluster's view for /api/stats; nil: ours
+	networks *prefixLimiters                     // new connections per /24 or /48
 	stop     chan struct{}
 	loops    sync.WaitGroup // background loops
 	serving  sync.WaitGroup // connections being served

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +33,7 @@ type testCluster struct {
 	key   string
 	dirs  []string
 	ports []int // HTTP
+	admin []int // the admin listeners (/metrics)
 	route []int // NATS routes
 	procs []*proc
 }
@@ -43,6 +46,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 	for range n {
 		tc.dirs = append(tc.dirs, t.TempDir())
 		tc.ports = append(tc.ports, freePort(t))
+		tc.admin = append(tc.admin, freePort(t))
 		tc.route = append(tc.route, freePort(t))
 	}
 	tc.procs = make([]*proc, n)
@@ -63,7 +67,8 @@ func (tc *testCluster) args(i int) []string {
 	return append(serverArgs(tc.dirs[i], tc.ports[i]),
 		"--cluster-listen", fmt.Sprintf("127.0.0.1:%d", tc.route[i]),
 		"--cluster-peers", strings.Join(peers, ","),
-		"--trusted-proxies", "127.0.0.1/32")
+		"--trusted-proxies", "127.0.0.1/32",
+		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", tc.admin[i]))
 }
 
 func (tc *testCluster) start(i int) {
@@ -183,6 +188,69 @@ func TestClusterMatchesAcrossNodes(t *testing.T) {
 			waitEvent(t, c, client.EventOpen)
 		}
 	}
+
+	// Four more chats across nodes: 13 people on three nodes, 5 chats, all
+	// formed on the leader. Every node's front page counts the cluster.
+	for i := range 4 {
+		x, y := tc.dial(i%3, fmt.Sprintf("198.51.100.%d", 20+2*i)), tc.dial((i+1)%3, fmt.Sprintf("198.51.100.%d", 21+2*i))
+		if err := x.Join(client.Join{}); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, x, proto.TypeQueued)
+		if err := y.Join(client.Join{}); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, x, proto.TypeMatched)
+		waitEvent(t, y, proto.TypeMatched)
+	}
+	for i := range tc.procs {
+		tc.waitStats(i, `{"onlineAtLeast":10,"chatsToday":5,"avgChatSeconds":null}`)
+	}
+
+	// Each node's /metrics says whether it leads: one node does.
+	leaders := 0
+	for i := range tc.procs {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", tc.admin[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^parley_cluster_leader ([01])$`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("node %d has no parley_cluster_leader", i)
+		}
+		if string(m[1]) == "1" {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d nodes say they lead", leaders)
+	}
+}
+
+// waitStats waits until node i's GET /api/stats answers want.
+func (tc *testCluster) waitStats(i int, want string) {
+	tc.t.Helper()
+	var got string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/stats", tc.ports[i]))
+		if err != nil {
+			tc.t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			tc.t.Fatal(err)
+		}
+		if got = strings.TrimSpace(string(b)); got == want {
+			return
+		}
+	}
+	tc.t.Fatalf("node %d /api/stats: %s, want %s", i, got, want)
 }
 
 // kill stops node i with SIGKILL and waits for it.

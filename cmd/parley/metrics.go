@@ -8,6 +8,7 @@ import (
 
 	"github.com/parley-chat/parley/matcher"
 	"github.com/parley-chat/parley/signaling"
+	"github.com/parley-chat/parley/signaling/node"
 	"github.com/parley-chat/parley/signaling/proto"
 	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/turn"
@@ -76,6 +77,7 @@ var metricDefs = []metricDef{
 	{"parley_turn_relayed_packets_total", "counter", nil, "Datagrams through relay sockets, both directions."},
 	{"parley_turn_dropped_packets_total", "counter", nil, "Datagrams a client asked to relay to a peer the address policy forbids."},
 	{"parley_turn_refused_total", "counter", []string{"reason"}, "TURN requests refused: auth (bad, expired or ended credential), banned, quota, policy (forbidden peer)."},
+	{"parley_cluster_leader", "gauge", nil, "1 while this node leads its cluster, 0 while it follows or no leader is reachable. Only in a cluster; the sum over the nodes is 1 when all is well."},
 	{"parley_tls_certificate_expiry_timestamp_seconds", "gauge", nil, "When the TLS certificate served now expires (Unix time). Only with TLS; under ACME from the first certificate on."},
 	{"parley_tls_certificate_lifetime_seconds", "gauge", nil, "How long that certificate is valid in all (not after minus not before), to compare the time left with."},
 }
@@ -85,10 +87,14 @@ var metricDefs = []metricDef{
 // would set off the expiry alert.
 func (d metricDef) tlsOnly() bool { return strings.HasPrefix(d.name, "parley_tls_") }
 
+// clusterOnly says whether a family exists only in a cluster.
+func (d metricDef) clusterOnly() bool { return strings.HasPrefix(d.name, "parley_cluster_") }
+
 // collector reads the components' Stats snapshots at scrape time. It holds
 // no state of its own, so a scrape costs nothing between scrapes.
 type collector struct {
 	sig     *signaling.Server
+	node    *node.Node
 	store   *store.Store
 	relay   *turn.Server // nil when the relay is off
 	turnMax int          // the relay's MaxTotal
@@ -97,7 +103,7 @@ type collector struct {
 }
 
 func newCollector(a *app) *collector {
-	c := &collector{sig: a.sig, store: a.store, relay: a.relay, tls: a.tls, descs: map[string]*prometheus.Desc{}}
+	c := &collector{sig: a.sig, node: a.node, store: a.store, relay: a.relay, tls: a.tls, descs: map[string]*prometheus.Desc{}}
 	c.turnMax = a.cfg.TURNMaxTotal
 	if c.turnMax == 0 {
 		c.turnMax = turn.DefaultMaxTotal
@@ -180,6 +186,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("parley_store_swept_records_total", float64(ss.Removed))
 	counter("parley_store_corrupt_records_total", float64(ss.Corrupt))
 
+	if cl := c.node.Cluster; cl != nil {
+		_, leading := cl.Leader()
+		gauge("parley_cluster_leader", boolGauge(leading))
+	}
+
 	if notBefore, notAfter, ok := c.tls.certificate(); ok {
 		gauge("parley_tls_certificate_expiry_timestamp_seconds", float64(notAfter.Unix()))
 		gauge("parley_tls_certificate_lifetime_seconds", notAfter.Sub(notBefore).Seconds())
@@ -232,4 +243,11 @@ func closedSet(m map[string]int64, known []string) map[string]int64 {
 		}
 	}
 	return out
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

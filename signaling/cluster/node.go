@@ -18,15 +18,16 @@ import (
 // Subjects. The leader's are named by its term, so a node that lost the
 // lease and still serves them is never reached; a node's by its id.
 const (
-	subjCall  = "parley.call." // + term: requests to the leader
-	subjMsg   = "parley.msg."  // + term.shard: client messages to the leader
-	subjNode  = "parley.node." // + node id: frames from the leader to a node
-	subjEnd   = "parley.end"   // a session ended: every relay drops it
-	subjAlive = "parley.alive" // each node's heartbeat
-	bucketKV  = "parley-store" // the replicated records
-	bucketLse = "parley-lease" // the leader's lease
-	leaseKey  = "leader"
-	shards    = 16
+	subjCall   = "parley.call."  // + term: requests to the leader
+	subjMsg    = "parley.msg."   // + term.shard: client messages to the leader
+	subjNode   = "parley.node."  // + node id: frames from the leader to a node
+	subjEnd    = "parley.end"    // a session ended: every relay drops it
+	subjAlive  = "parley.alive"  // each node's heartbeat
+	subjCounts = "parley.counts" // each node's counts for /api/stats
+	bucketKV   = "parley-store"  // the replicated records
+	bucketLse  = "parley-lease"  // the leader's lease
+	leaseKey   = "leader"
+	shards     = 16
 )
 
 // Node is this process's part in a cluster.
@@ -43,6 +44,7 @@ type Node struct {
 	st    *store.Store
 	end   func(cred string)
 	route *router
+	board countBoard // the other nodes' counts
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -97,6 +99,10 @@ func Start(cfg Config, sig *signaling.Server, st *store.Store, end func(cred str
 	if _, err := n.nc.Subscribe(subjAlive, n.onAlive); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	if _, err := n.nc.Subscribe(subjCounts, n.onCounts); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	sig.CountWith(n.clusterCounts)
 	n.wg.Add(2)
 	go n.run()
 	go n.heartbeat()
@@ -219,12 +225,16 @@ func (n *Node) heartbeat() {
 	defer n.wg.Done()
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
+	beats := 0
 	for {
 		select {
 		case <-n.stop:
 			return
 		case now := <-t.C:
 			_ = n.nc.Publish(subjAlive, n.seal.seal(subjAlive, []byte(n.cfg.NodeID)))
+			if beats++; beats%2 == 0 {
+				n.publishCounts()
+			}
 			if _, leading := n.Leader(); leading {
 				if sids := n.route.lost(now.Add(-3 * time.Second)); len(sids) > 0 {
 					n.log.Info("cluster: a node went silent; its people are away", "sessions", len(sids))
