@@ -135,12 +135,12 @@ func TestWhatCrossesNATSIsSealed(t *testing.T) {
 	for !done && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 		mu.Lock()
-		done = subjects["parley.call"] && subjects["parley.msg"] && subjects["parley.node"] && subjects["parley.end"] && subjects["session record"]
+		done = subjects["parley.call"] && subjects["parley.msg"] && subjects["parley.node"] && subjects["parley.end"] && subjects["parley.counts"] && subjects["session record"]
 		mu.Unlock()
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for _, clear := range []string{token, sid, name, pref, "opposite", addr.String(), "canary-credential", "welcome", "queued"} {
+	for _, clear := range []string{token, sid, name, pref, "opposite", addr.String(), "canary-credential", "welcome", "queued", `"online":`} {
 		if bytes.Contains(seen.Bytes(), []byte(clear)) {
 			t.Errorf("%q crossed NATS in the clear", clear)
 		}
