@@ -29,7 +29,7 @@ import (
 // A cluster of real parley processes on loopback, each with its embedded
 // NATS, sharing one master key.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	key   string
 	dirs  []string
 	ports []int // HTTP
@@ -38,7 +38,7 @@ type testCluster struct {
 	procs []*proc
 }
 
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
@@ -661,4 +661,25 @@ func TestClusterMinorityRefusesJoins(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkClusterStart measures a three-node cluster's first start, from
+// starting the processes on fresh data directories to a leader that both
+// others follow (ms/start): go test -run '^$' -bench ClusterStart
+// -benchtime 5x ./cmd/parley
+func BenchmarkClusterStart(b *testing.B) {
+	parleyBinary(b) // built before the clock runs
+	var total time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		tc := startCluster(b, 3)
+		total += time.Since(t0)
+		b.StopTimer()
+		for i := range tc.procs {
+			_ = tc.procs[i].cmd.Process.Kill()
+			<-tc.procs[i].done
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/start")
 }

@@ -28,7 +28,7 @@ var (
 )
 
 // parleyBinary builds the real binary once per test run.
-func parleyBinary(t *testing.T) string {
+func parleyBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "parley-bin")
@@ -50,7 +50,7 @@ func parleyBinary(t *testing.T) string {
 
 // freePort asks the kernel for a port that is free now; the restarted
 // process must listen where the clients reconnect.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +74,7 @@ func startParley(t *testing.T, args ...string) *proc {
 }
 
 // startParleyEnv runs the binary with more environment.
-func startParleyEnv(t *testing.T, env []string, args ...string) *proc {
+func startParleyEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(parleyBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -140,7 +140,7 @@ func loopbackPeer() *client.WebRTCConfig {
 }
 
 // storedInChat asks /api/me whether the store holds a session in a chat.
-func storedInChat(t *testing.T, base, token string) bool {
+func storedInChat(t testing.TB, base, token string) bool {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/api/me", nil)
 	req.AddCookie(&http.Cookie{Name: signaling.CookieName, Value: token})
