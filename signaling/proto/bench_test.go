@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/pion/ice/v4"
@@ -62,6 +63,32 @@ func BenchmarkPionUnmarshalOffer(b *testing.B) {
 	for b.Loop() {
 		var d sdp.SessionDescription
 		if err := d.UnmarshalString(text); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeCandidate is the strict decode of a trickled candidate's
+// signal frame, the commonest client message.
+func BenchmarkDecodeCandidate(b *testing.B) {
+	frame := []byte(`{"type":"signal","peer":"p1","data":{"candidate":{"candidate":"` + chromeCandidate + `","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"QDIK"}}}`)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeOffer is the strict decode of an offer's signal frame.
+func BenchmarkDecodeOffer(b *testing.B) {
+	sdp, _ := json.Marshal(chromeOffer(b))
+	frame := []byte(`{"type":"signal","peer":"p1","data":{"sdp":{"type":"offer","sdp":` + string(sdp) + `}}}`)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(frame); err != nil {
 			b.Fatal(err)
 		}
 	}

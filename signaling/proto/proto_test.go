@@ -19,6 +19,12 @@ func TestDecodeRefusesWhatTheProtocolDoesNotName(t *testing.T) {
 		{"no type", `{"v":1}`},
 		{"not an object", `[1,2]`},
 		{"wrong type", `{"type":1}`},
+		// Stricter than encoding/json, which took the last of two values,
+		// matched names in any case and replaced invalid UTF-8.
+		{"a field given twice", `{"type":"leave","reason":"a","reason":"hi"}`},
+		{"a nested field given twice", `{"type":"signal","data":{"candidate":{"candidate":"","candidate":"hi"}}}`},
+		{"a name in another case", `{"type":"leave","Reason":"hi"}`},
+		{"invalid UTF-8", "{\"type\":\"leave\",\"reason\":\"hi\xff\"}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Decode([]byte(tc.frame))
