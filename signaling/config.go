@@ -124,6 +124,9 @@ type Config struct {
 	// MaxQueuedTotal bounds what may wait for all readers together: past
 	// it the connection with the longest queue is closed. Default 256 MiB.
 	MaxQueuedTotal int64
+	// NoDirectWrites sends every frame through the connection's writer
+	// goroutine, as before direct writes: for comparisons in benchmarks.
+	NoDirectWrites bool
 	// HelloTimeout is how long a new connection has to say hello. Default 10s.
 	HelloTimeout time.Duration
 	// PingInterval and PongWait keep connections alive and find dead ones.

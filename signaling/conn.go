@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/parley-chat/parley/signaling/internal/sockio"
 	"github.com/parley-chat/parley/signaling/proto"
 	"golang.org/x/time/rate"
 )
@@ -49,16 +51,29 @@ type conn struct {
 	lastJoin    *proto.Inbound
 	queuedSince time.Time
 
+	// try lets send write on the caller's goroutine when nothing waits
+	// (writeNow); nil under TLS, where only the writer goroutine writes.
+	try sockio.TryWriter
+
 	mu sync.Mutex // guards the fields below
-	// queue holds encoded frames waiting for the writer; a nil entry is a ping.
-	queue     [][]byte
-	writing   bool // a writer goroutine is running
+	// queue holds what waits for the writer: text frames, pings and pongs.
+	queue []outFrame
+	// tail is the rest of a frame writeNow could write only in part: it
+	// goes out before anything else, as it is, not through gorilla.
+	tail      []byte
+	writing   bool // a writer (the goroutine, or writeNow) owns the socket
 	closing   bool // a close frame is queued: nothing more is accepted
 	dead      bool // the socket is closed
 	closeCode int
 	closeText string
 	drained   chan struct{} // closed once the close frame is written (or cannot be)
 	pinger    *time.Timer
+}
+
+// outFrame is one frame waiting for the writer.
+type outFrame struct {
+	b  []byte
+	op int // websocket.TextMessage, PingMessage or PongMessage
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sid, token string) *conn {
@@ -73,6 +88,9 @@ func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sid
 		limiter:       rate.NewLimiter(rate.Limit(cfg.MessagesPerSecond), cfg.Burst),
 		actionLimiter: rate.NewLimiter(rate.Limit(cfg.ActionsPerSecond), cfg.ActionBurst),
 	}
+	if !s.cfg.NoDirectWrites {
+		c.try = sockio.For(ws.UnderlyingConn()) // nil under TLS
+	}
 	c.mu.Lock() // the timer may fire before the assignment is seen otherwise
 	c.pinger = time.AfterFunc(cfg.PingInterval, c.ping)
 	c.mu.Unlock()
@@ -82,7 +100,9 @@ func newConn(s *Server, ws *websocket.Conn, addr netip.Addr, p netip.Prefix, sid
 // send queues a frame. A reader too slow to keep up is disconnected rather
 // than allowed to hold memory: past MaxQueuedBytes for this connection, or
 // past MaxQueuedTotal for all of them (then the one with the longest queue
-// goes). It never blocks, so it may be called under any lock.
+// goes). When nothing waits it writes the frame itself (writeNow), with one
+// write(2) that does not wait; otherwise it queues. It never blocks, so it
+// may be called under any lock.
 func (c *conn) send(frame []byte) bool {
 	n := int64(len(frame))
 	c.mu.Lock()
@@ -96,15 +116,81 @@ func (c *conn) send(frame []byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.queue = append(c.queue, frame)
-	c.queued.Add(n)
 	c.track(frame)
+	if c.try != nil && !c.writing && len(c.queue) == 0 && c.tail == nil {
+		// Nothing waits and no writer runs: write it here, now, if the
+		// socket's buffer takes it, and start no goroutine (a goroutine
+		// per frame was about a fifth of the CPU of a forwarded signal,
+		// docs/BENCHMARKS.md).
+		c.writing = true
+		c.mu.Unlock()
+		c.writeNow(frame)
+		return true
+	}
+	c.queue = append(c.queue, outFrame{frame, websocket.TextMessage})
+	c.queued.Add(n)
 	c.startWriterLocked()
 	c.mu.Unlock()
 	if c.srv.queued.Add(n) > c.srv.cfg.MaxQueuedTotal {
 		c.srv.shedLongestQueue()
 	}
 	return true
+}
+
+// writeNow writes frame as one WebSocket text frame on the caller's
+// goroutine, without waiting: what the socket's buffer does not take now
+// (all of it when the reader is slow) becomes the tail, which the writer
+// goroutine sends before anything queued meanwhile. The caller has set
+// writing, so nothing else writes meanwhile; writeNow hands the socket on.
+func (c *conn) writeNow(frame []byte) {
+	wire := make([]byte, 0, len(frame)+10)
+	wire = append(wsHeader(wire, len(frame)), frame...)
+	n, err := c.try.TryWrite(wire)
+	c.mu.Lock()
+	if c.dead {
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	if err != nil {
+		c.writing = false
+		c.killLocked() // the socket failed: the reader sees it and cleans up
+		c.mu.Unlock()
+		return
+	}
+	c.srv.metrics.directWrites.Add(1)
+	over := false
+	if n < len(wire) {
+		c.srv.metrics.partialWrites.Add(1)
+		c.tail = wire[n:]
+		c.queued.Add(int64(len(c.tail)))
+		over = c.srv.queued.Add(int64(len(c.tail))) > c.srv.cfg.MaxQueuedTotal
+	}
+	if c.tail == nil && len(c.queue) == 0 && !c.closing {
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	// Something came meanwhile (a frame, a ping, the close frame of close):
+	// writing stays set, and the goroutine owns the socket now.
+	go c.writeLoop()
+	c.mu.Unlock()
+	if over {
+		c.srv.shedLongestQueue()
+	}
+}
+
+// wsHeader appends the header of an unmasked, final text frame of n bytes
+// (RFC 6455 section 5.2), as a server sends it.
+func wsHeader(b []byte, n int) []byte {
+	b = append(b, 0x81)
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
 }
 
 // close queues a close frame after what is already queued; the writer sends
@@ -144,9 +230,33 @@ func (c *conn) ping() {
 	if c.closing || c.dead {
 		return
 	}
-	c.queue = append(c.queue, nil)
+	c.queue = append(c.queue, outFrame{nil, websocket.PingMessage})
 	c.startWriterLocked()
 	c.pinger.Reset(c.srv.cfg.PingInterval)
+}
+
+// pong queues the answer to a client's ping, so that it goes out through
+// the writer like everything else and never between a frame's parts. Its
+// bytes count in the budgets: a ping flood is a slow reader like another.
+func (c *conn) pong(data string) error {
+	n := int64(len(data)) + 16
+	c.mu.Lock()
+	if c.closing || c.dead {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.queued.Load()+n > int64(c.srv.cfg.MaxQueuedBytes) {
+		c.srv.metrics.slowDropped.Add(1)
+		c.killLocked()
+		c.mu.Unlock()
+		return nil
+	}
+	c.queue = append(c.queue, outFrame{[]byte(data), websocket.PongMessage})
+	c.queued.Add(n)
+	c.startWriterLocked()
+	c.mu.Unlock()
+	c.srv.queued.Add(n)
+	return nil
 }
 
 func (c *conn) startWriterLocked() {
@@ -163,7 +273,7 @@ func (c *conn) killLocked() {
 		return
 	}
 	c.dead = true
-	c.queue = nil
+	c.queue, c.tail = nil, nil
 	c.srv.queued.Add(-c.queued.Swap(0))
 	c.pinger.Stop()
 	_ = c.ws.Close()
@@ -186,6 +296,22 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		if tail := c.tail; tail != nil {
+			c.tail = nil
+			c.queued.Add(-int64(len(tail)))
+			c.srv.queued.Add(-int64(len(tail)))
+			c.mu.Unlock()
+			nc := c.ws.UnderlyingConn()
+			_ = nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			if _, err := nc.Write(tail); err != nil {
+				c.mu.Lock()
+				c.writing = false
+				c.killLocked()
+				c.mu.Unlock()
+				return
+			}
+			continue
+		}
 		if len(c.queue) == 0 {
 			if c.closing {
 				code, text := c.closeCode, c.closeText
@@ -203,10 +329,14 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		frame := c.queue[0]
-		c.queue[0] = nil
+		f := c.queue[0]
+		c.queue[0] = outFrame{}
 		c.queue = c.queue[1:]
-		if n := int64(len(frame)); n > 0 {
+		n := int64(len(f.b))
+		if f.op == websocket.PongMessage {
+			n += 16 // as pong counted it
+		}
+		if n > 0 {
 			// Given back as it leaves the queue, under the lock, so a kill
 			// meanwhile cannot give it back twice.
 			c.queued.Add(-n)
@@ -216,11 +346,11 @@ func (c *conn) writeLoop() {
 
 		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
 		var err error
-		if frame == nil {
-			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
-		} else {
+		if f.op == websocket.TextMessage {
 			_ = c.ws.SetWriteDeadline(deadline)
-			err = c.ws.WriteMessage(websocket.TextMessage, frame)
+			err = c.ws.WriteMessage(websocket.TextMessage, f.b)
+		} else {
+			err = c.ws.WriteControl(f.op, f.b, deadline)
 		}
 		if err != nil {
 			c.mu.Lock()
@@ -237,6 +367,7 @@ func (c *conn) readLoop() {
 	cfg := &c.srv.cfg
 	c.ws.SetReadLimit(proto.MaxFrameBytes)
 	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
+	c.ws.SetPingHandler(c.pong)
 	c.ws.SetPongHandler(func(string) error {
 		if !c.hello {
 			return nil // pongs do not stand in for hello

@@ -151,7 +151,13 @@ type rawConn struct {
 
 func (ts *testServer) raw(hello bool) *rawConn {
 	ts.t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(ts.url, nil)
+	return ts.rawWith(websocket.DefaultDialer, hello)
+}
+
+// rawWith is raw through a dialer of the test's own.
+func (ts *testServer) rawWith(d *websocket.Dialer, hello bool) *rawConn {
+	ts.t.Helper()
+	ws, _, err := d.Dial(ts.url, nil)
 	if err != nil {
 		ts.t.Fatal(err)
 	}

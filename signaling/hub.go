@@ -28,8 +28,8 @@ type Locator interface {
 // connection: the local implementation writes to this process's sockets;
 // with several nodes another one reaches the node that holds the session.
 type Delivery interface {
-	// Deliver queues a frame for the session's connection. It never
-	// blocks; false means the session has no connection now.
+	// Deliver queues (or writes) a frame for the session's connection. It
+	// never blocks; false means the session has no connection now.
 	Deliver(sessionID string, frame []byte) bool
 	// Disconnect closes the session's connection with a close code, after
 	// what is already queued.

@@ -12,16 +12,18 @@ import (
 // counters are process-wide aggregates for metrics. None of them names a
 // person, a session or an address.
 type counters struct {
-	connections  atomic.Int64 // connections accepted
-	pairs        atomic.Int64
-	forwarded    atomic.Int64 // signals passed to a partner
-	stripped     atomic.Int64 // signals withheld by the hide-IP policy
-	rateLimited  atomic.Int64
-	slowDropped  atomic.Int64 // readers dropped for a full send queue
-	reports      atomic.Int64
-	bans         atomic.Int64
-	rotations    atomic.Int64 // tokens rotated on a resume from an unexpected place
-	roomsCreated atomic.Int64
+	connections   atomic.Int64 // connections accepted
+	pairs         atomic.Int64
+	forwarded     atomic.Int64 // signals passed to a partner
+	stripped      atomic.Int64 // signals withheld by the hide-IP policy
+	rateLimited   atomic.Int64
+	slowDropped   atomic.Int64 // readers dropped for a full send queue
+	directWrites  atomic.Int64 // frames written on the sender's goroutine (conn.writeNow)
+	partialWrites atomic.Int64 // of them, those the socket took only in part (a tail for the writer)
+	reports       atomic.Int64
+	bans          atomic.Int64
+	rotations     atomic.Int64 // tokens rotated on a resume from an unexpected place
+	roomsCreated  atomic.Int64
 	// ambiguousCookies counts requests with two session cookies, which get
 	// a fresh session instead of either.
 	ambiguousCookies atomic.Int64
@@ -153,22 +155,25 @@ type Stats struct {
 	SignalsStripped  int64
 	RateLimited      int64
 	SlowDropped      int64
-	Reports          int64
-	Bans             int64
-	TokenRotations   int64
-	AmbiguousCookies int64
-	StoreWrites      int64
-	StoreWriteTime   time.Duration
-	Messages         map[string]int64 // by type
-	Errors           map[string]int64 // by code
-	Refused          map[string]int64 // upgrades refused, by reason
-	JoinToMatched    Histogram        // seconds from entering the queue to matched
-	ChatLength       Histogram        // seconds from matched to the end of the chat
-	ChatsToday       int
-	ChatsEndedToday  int
-	AvgChatLength    time.Duration
-	Rooms            int // open chats
-	QueuedBytes      int64
+	// DirectWrites are frames written at once on the sender's goroutine;
+	// PartialWrites those of them the socket's buffer took only in part.
+	DirectWrites, PartialWrites int64
+	Reports                     int64
+	Bans                        int64
+	TokenRotations              int64
+	AmbiguousCookies            int64
+	StoreWrites                 int64
+	StoreWriteTime              time.Duration
+	Messages                    map[string]int64 // by type
+	Errors                      map[string]int64 // by code
+	Refused                     map[string]int64 // upgrades refused, by reason
+	JoinToMatched               Histogram        // seconds from entering the queue to matched
+	ChatLength                  Histogram        // seconds from matched to the end of the chat
+	ChatsToday                  int
+	ChatsEndedToday             int
+	AvgChatLength               time.Duration
+	Rooms                       int // open chats
+	QueuedBytes                 int64
 }
 
 // Stats returns the aggregates.
@@ -182,6 +187,8 @@ func (s *Server) Stats() Stats {
 		SignalsStripped:  m.stripped.Load(),
 		RateLimited:      m.rateLimited.Load(),
 		SlowDropped:      m.slowDropped.Load(),
+		DirectWrites:     m.directWrites.Load(),
+		PartialWrites:    m.partialWrites.Load(),
 		Reports:          m.reports.Load(),
 		Bans:             m.bans.Load(),
 		TokenRotations:   m.rotations.Load(),

@@ -36,6 +36,7 @@ func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error 
 	powBits := fs.Int("pow-bits", pow.DefaultBits, "proof-of-work difficulty, as parley's --pow-bits (0: off, to measure signaling without the clients' solving)")
 	newSessions := fs.Float64("new-sessions-per-minute", 0, "sessions one address may create a minute (0: parley's default, 10); the generator puts many virtual people on one 127.x.y.z address, so a run of several phases may need more")
 	newBurst := fs.Int("new-session-burst", 0, "burst of -new-sessions-per-minute (0: parley's default, 20)")
+	noDirect := fs.Bool("no-direct-writes", false, "send every frame through the connection's writer goroutine, as parley did before direct writes (for comparison)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseFlags(fs, args, out, "A bench server: parley's signaling package and sealed store on loopback, with parley's defaults,\nand a stats endpoint with the Go runtime's memory, goroutines and CPU time. Stops on SIGINT/SIGTERM."); err != nil {
 		return err
@@ -56,7 +57,7 @@ func mainServe(ctx context.Context, args []string, out, errOut io.Writer) error 
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	n, err := node.New(node.Config{
 		Store: store.Config{Dir: *dir, Logger: log},
-		Signaling: signaling.Config{MaxConnsPerAddr: *perAddr, NewSessionsPerMinute: *newSessions, NewSessionBurst: *newBurst, Logger: log,
+		Signaling: signaling.Config{MaxConnsPerAddr: *perAddr, NewSessionsPerMinute: *newSessions, NewSessionBurst: *newBurst, NoDirectWrites: *noDirect, Logger: log,
 			ProofOfWork: pow.Config{Bits: *powBits}, NoProofOfWork: *powBits == 0},
 	})
 	if err != nil {

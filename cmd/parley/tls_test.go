@@ -107,6 +107,11 @@ func TestTLSWholeServer(t *testing.T) {
 	// The WebSocket: a Secure cookie and a welcome with a turns: URL on
 	// the certificate's name; then an allocation over TLS.
 	welcome := welcomeOverTLS(t, ta, tlsConf)
+	// Under TLS a write cut short leaves the connection unusable, so no
+	// frame is written on the sender's goroutine (conn.writeNow).
+	if st := ta.sig.Stats(); st.DirectWrites != 0 {
+		t.Fatalf("%d frames written directly over TLS", st.DirectWrites)
+	}
 	turnsURL := "turns:localhost:" + portOf(t, ta.relay.TLSAddr()) + "?transport=tcp"
 	if !strings.Contains(strings.Join(welcome.ICEServers[0].URLs, " "), turnsURL) {
 		t.Fatalf("welcome ICE URLs %v lack %s", welcome.ICEServers[0].URLs, turnsURL)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+
+	"github.com/parley-chat/parley/signaling/internal/sockio"
 )
 
 // Tap is a net.Listener that keeps a copy of every byte read from or written
@@ -26,7 +28,7 @@ func (t *Tap) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tapConn{Conn: c, t: t}, nil
+	return &tapConn{Conn: c, t: t, try: sockio.For(c)}, nil
 }
 
 // Bytes returns a copy of everything seen so far, both directions.
@@ -51,7 +53,19 @@ func (t *Tap) record(p []byte) {
 
 type tapConn struct {
 	net.Conn
-	t *Tap
+	t   *Tap
+	try sockio.TryWriter // the socket's own, so the server's direct writes are kept too
+}
+
+// TryWrite is the socket's write that does not wait (sockio.TryWriter), with
+// what it wrote kept like every other write.
+func (c *tapConn) TryWrite(p []byte) (int, error) {
+	if c.try == nil {
+		return 0, nil // everything goes to the server's writer goroutine, through Write
+	}
+	n, err := c.try.TryWrite(p)
+	c.t.record(p[:n])
+	return n, err
 }
 
 func (c *tapConn) Read(p []byte) (int, error) {
