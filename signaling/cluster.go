@@ -30,6 +30,7 @@ func (s *Server) Hub() Backend { return s.hub() }
 // from the other nodes' before it matches anyone. Sessions and chats load
 // from the store as after a restart.
 func (s *Server) Lead() {
+	s.takeovers.Add(1)
 	s.resetHub()
 	s.hub().startRebuild(time.Now())
 	s.remote.Store(nil)
@@ -39,6 +40,7 @@ func (s *Server) Lead() {
 // Follow makes connections go to the leader's hub through b; the open ones
 // are brought to it.
 func (s *Server) Follow(b Backend) {
+	s.takeovers.Add(1)
 	s.remote.Store(&b)
 	s.resetHub()
 	go s.reannounce(b)

@@ -82,6 +82,7 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 		c.hello = true
 		s.metrics.countMessage(m.Type)
 		s.register(c)
+		takeovers := s.takeovers.Load()
 		gen, err := s.backend().Hello(c.sidNow(), v, c.addr, c.hl, s.cfg.NodeID, s.cfg.RelayURLs, now)
 		if err != nil {
 			return err
@@ -90,6 +91,14 @@ func (s *Server) dispatch(c *conn, m *proto.Inbound) error {
 		c.v = v
 		c.sm.Unlock()
 		c.gen.Store(gen)
+		if s.takeovers.Load() != takeovers {
+			// Another hub took this node's connections over while the
+			// hello was answered by the old one (the client has its welcome
+			// already), and the takeover may have passed this connection
+			// by as not past hello yet: it reconnects and is found by its
+			// cookie, or given a session of its own.
+			c.close(proto.CloseServerRestart, "server restart")
+		}
 		return nil
 	}
 	if !c.hello {

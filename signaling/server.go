@@ -42,15 +42,18 @@ type Server struct {
 	metrics  *counters
 	mux      *http.ServeMux
 
-	queued   atomic.Int64 // bytes waiting in every send queue
-	hubs     atomic.Pointer[hub]
-	remote   atomic.Pointer[Backend]             // another node's hub, or degraded; nil: our own
-	router   atomic.Pointer[Router]              // sessions on other nodes
-	counts   atomic.Pointer[func(Counts) Counts] // the cluster's view for /api/stats; nil: ours
-	networks *prefixLimiters                     // new connections per /24 or /48
-	stop     chan struct{}
-	loops    sync.WaitGroup // background loops
-	serving  sync.WaitGroup // connections being served
+	queued atomic.Int64 // bytes waiting in every send queue
+	hubs   atomic.Pointer[hub]
+	remote atomic.Pointer[Backend]             // another node's hub, or degraded; nil: our own
+	router atomic.Pointer[Router]              // sessions on other nodes
+	counts atomic.Pointer[func(Counts) Counts] // the cluster's view for /api/stats; nil: ours
+	// takeovers counts the times a new hub took this node's connections
+	// over (Lead, Follow): a hello answered meanwhile may have been missed.
+	takeovers atomic.Uint64
+	networks  *prefixLimiters // new connections per /24 or /48
+	stop      chan struct{}
+	loops     sync.WaitGroup // background loops
+	serving   sync.WaitGroup // connections being served
 
 	mu        sync.RWMutex // guards the fields below; a leaf
 	bySession map[string]*conn

@@ -236,9 +236,10 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 		pfx := prefix.OfNet(c.RemoteAddr())
 		if kind := l.srv.conns.take(pfx, l.srv.cfg.MaxConnsPerPrefix, l.srv.cfg.MaxConns); kind != "" {
 			// Closed before any TLS handshake or read: a refused connection
-			// costs a file descriptor for a moment and nothing else.
-			_ = c.Close()
+			// costs a file descriptor for a moment and nothing else. Counted
+			// first, so whoever sees the close sees the count.
 			l.srv.stats.refusedConns.Add(1)
+			_ = c.Close()
 			l.srv.log.Debug("turn connection over cap", "limit", kind)
 			continue
 		}
