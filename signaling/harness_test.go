@@ -106,6 +106,12 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 }
 
 func (ts *testServer) close() {
+	if ts.t.Failed() {
+		ts.t.Logf("the server's log:\n%s", ts.logs.String())
+		if ts.relay != nil {
+			ts.t.Logf("the relay: %+v", ts.relay.Stats())
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = ts.node.Shutdown(ctx)
@@ -127,7 +133,7 @@ func signalingOnly() peerOpt { return func(c *client.Config) { c.WebRTC = nil } 
 // dial connects a Go peer with a pion PeerConnection.
 func (ts *testServer) dial(opts ...peerOpt) *client.Client {
 	ts.t.Helper()
-	cfg := client.Config{URL: ts.url, WebRTC: &client.WebRTCConfig{SettingEngine: client.LoopbackEngine()}}
+	cfg := client.Config{URL: ts.url, WebRTC: &client.WebRTCConfig{SettingEngine: client.LoopbackEngine()}, Logger: ts.logs.Logger().With("side", "client")}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -2,6 +2,8 @@ package signaling
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/signaling/helpline"
@@ -81,13 +83,11 @@ func (h *hub) hlAccept(sess *session, offerID string, now time.Time) error {
 			// The notes: a room of the two volunteers, the one handing over
 			// offers; what they write goes between their browsers.
 			notes := hl.openRoomLocked(vol, from, nil, now)
-			hl.sendChatLocked(notes, from.sid, false)
-			hl.sendChatLocked(notes, vol.sid, false)
+			hl.sendChatBothLocked(notes, false)
 		}
 	}
 	ch := hl.openRoomLocked(vol, nil, v, now)
-	hl.sendChatLocked(ch, v.sid, false)
-	hl.sendChatLocked(ch, vol.sid, false)
+	hl.sendChatBothLocked(ch, false)
 	token := v.token
 	hl.tickLocked(now)
 	hl.mu.Unlock()
@@ -178,6 +178,19 @@ func (hl *helplineHub) peerOf(ch *hlChat, sid string) string {
 		}
 	}
 	return ""
+}
+
+// sendChatBothLocked tells both members of a helpline chat what it is, the
+// answering one first. The offering one sends its offer as soon as it is
+// told, and nothing here holds its session's lock, so the offer can reach
+// the other before the other hears of the chat; a client drops a signal
+// from a peer it does not know, and the chat never opens.
+func (hl *helplineHub) sendChatBothLocked(ch *hlChat, resumed bool) {
+	ms := ch.room.others("")
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.role, b.role) }) // "answerer" before "offerer"
+	for _, m := range ms {
+		hl.sendChatLocked(ch, m.sid, resumed)
+	}
 }
 
 // sendChatLocked tells one member of a helpline chat what it is: matched

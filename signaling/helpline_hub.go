@@ -303,10 +303,7 @@ func (h *hub) hlHello(sess *session, now time.Time) {
 	if vol != nil {
 		vol.sent = ""
 		for _, ch := range hl.sortedChats(vol) {
-			hl.sendChatLocked(ch, sid, true)
-			for _, o := range ch.room.others(hl.peerOf(ch, sid)) {
-				hl.sendChatLocked(ch, o.sid, true) // the other side negotiates again too
-			}
+			hl.sendChatBothLocked(ch, true) // the other side negotiates again too
 		}
 		for _, o := range hl.sortedOffers() {
 			if o.vol == sid {
@@ -316,8 +313,7 @@ func (h *hub) hlHello(sess *session, now time.Time) {
 	}
 	if v := hl.visitors[sid]; v != nil {
 		if ch := v.chat; ch != nil {
-			hl.sendChatLocked(ch, sid, true)
-			hl.sendChatLocked(ch, ch.vol, true)
+			hl.sendChatBothLocked(ch, true)
 		} else {
 			hl.sendQueuedLocked(v, now, true, nil)
 		}

@@ -1,6 +1,7 @@
 package signaling_test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -82,6 +83,14 @@ func TestHelplineVisitorAndVolunteer(t *testing.T) {
 	}
 	ch := wait(t, vol, "chat").Msg
 	m := wait(t, v1, "matched").Msg
+	// The volunteer answers, the visitor offers as soon as it hears of the
+	// chat: the volunteer is told first (the tap keeps the server's writes
+	// in their order), or the offer can reach it before it knows the chat
+	// and is dropped.
+	tap := ts.tap.Bytes()
+	if c, mt := bytes.Index(tap, []byte(`{"type":"chat"`)), bytes.Index(tap, []byte(`{"type":"matched"`)); c < 0 || mt < 0 || c > mt {
+		t.Fatalf("the visitor heard matched (at byte %d) before the volunteer heard chat (at %d)", mt, c)
+	}
 	if m.Partner == nil || m.Partner.Name != "Sam" || ch.Chat != m.Pair || ch.Peer != m.You {
 		t.Fatalf("chat %+v, matched %+v", ch, m)
 	}
