@@ -279,9 +279,17 @@ func TestHelplineCapacity(t *testing.T) {
 	for i := range 2 {
 		wait(t, visitors[i], client.EventOpen)
 	}
+	// A visitor's channel opens a moment before the volunteer's end of it
+	// (whose open event may have passed while the test waited for a chat).
 	for peer, text := range chats {
-		if err := vol.SendTo(peer, text); err != nil {
-			t.Fatal(err)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			err := vol.SendTo(peer, text)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
 		}
 	}
 	for i := range 2 {
