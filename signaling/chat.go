@@ -115,6 +115,10 @@ func (h *hub) formPair(p matcher.Pair, now time.Time) {
 		h.m.observeMatched(now.Sub(s.queuedAt))
 		h.markDirtyLocked(s, now)
 	}
+	// Counted before anyone is told, so that whoever hears matched sees
+	// the count too (/admin/stats, /metrics).
+	h.daily.pairFormed(now)
+	h.m.pairs.Add(1)
 	// The room is registered and both are told while both sessions are
 	// locked: whatever ends the chat takes one of these locks, so its
 	// partner-left always comes after matched, and it finds the room.
@@ -123,8 +127,6 @@ func (h *hub) formPair(p matcher.Pair, now time.Time) {
 		h.sendMatched(r, m, false)
 	}
 	unlockTwo(a, b)
-	h.daily.pairFormed(now)
-	h.m.pairs.Add(1)
 }
 
 // requeueAfterFailedPair puts back a person the matcher took out of the

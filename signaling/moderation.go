@@ -82,9 +82,11 @@ func (h *hub) fileReport(sess *session, target netip.Addr, reporter store.Report
 		h.log.Error("storing a report failed", "err", err)
 		return proto.ErrInternal
 	}
+	if banned {
+		h.m.bans.Add(1) // before reported: whoever hears it sees the count
+	}
 	h.send(sess.id, &proto.Outbound{Type: proto.TypeReported})
 	if banned {
-		h.m.bans.Add(1)
 		h.log.Info("address banned after reports", "until", ban.Until.UTC().Format(time.RFC3339))
 		// A ban may cover the target's /64, or its /56 or /48 when several
 		// /64s under it are banned: end every live session it covers.

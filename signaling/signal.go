@@ -47,8 +47,11 @@ func (h *hub) signal(sess *session, sig proto.Signal, now time.Time) error {
 	if !sess.budget.AllowN(now, len(frame)) {
 		return proto.ErrSignalBudget
 	}
-	if h.deliver(them.sid, frame) {
-		h.m.forwarded.Add(1)
+	// Counted before it leaves, so that whoever receives it sees the count;
+	// taken back when there was nobody to deliver it to.
+	h.m.forwarded.Add(1)
+	if !h.deliver(them.sid, frame) {
+		h.m.forwarded.Add(-1)
 	}
 	return nil
 }
