@@ -306,16 +306,12 @@ func match(t testing.TB, a, b *client.Client) {
 // chat sends text one way and checks it arrives.
 func chat(t testing.TB, from, to *client.Client, text string) {
 	t.Helper()
-	// One end's channel opens a moment before the other's: a sender whose
-	// end is not open yet tries again.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		err := from.Send(text)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
+	// One end's channel opens a moment before the other's.
+	if err := from.WaitOpen(ctxT(t, 10*time.Second), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := from.Send(text); err != nil {
+		t.Fatal(err)
 	}
 	ev := wait(t, to, client.EventText)
 	if ev.Text != text {

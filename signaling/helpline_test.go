@@ -282,14 +282,11 @@ func TestHelplineCapacity(t *testing.T) {
 	// A visitor's channel opens a moment before the volunteer's end of it
 	// (whose open event may have passed while the test waited for a chat).
 	for peer, text := range chats {
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			err := vol.SendTo(peer, text)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal(err)
-			}
+		if err := vol.WaitOpen(ctxT(t, 10*time.Second), peer); err != nil {
+			t.Fatal(err)
+		}
+		if err := vol.SendTo(peer, text); err != nil {
+			t.Fatal(err)
 		}
 	}
 	for i := range 2 {

@@ -213,6 +213,11 @@ func TestRoomModeration(t *testing.T) {
 	if err := owner.Lock(false); err != nil {
 		t.Fatal(err)
 	}
+	// The unlock is the owner's message on another connection: a join sent
+	// before the server took it would still find the room locked.
+	if l := wait(t, owner, proto.TypeRoomLock).Msg; l.Locked == nil || *l.Locked {
+		t.Fatalf("room-lock %+v", l)
+	}
 	d := ts.dial(signalingOnly(), from("127.0.0.25"))
 	if m := joinRoom(t, d, secret, "Di"); m.Type != proto.TypeRoomJoined {
 		t.Fatalf("the unlocked room refused: %+v", m)

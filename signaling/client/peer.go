@@ -1,8 +1,10 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -50,6 +52,9 @@ type peer struct {
 	pc    *webrtc.PeerConnection
 	id    string // the other member's peer id ("" from a v1 server)
 	offer bool   // this side makes the offer
+
+	opened   chan struct{} // closed when the data channel opens
+	openOnce sync.Once
 
 	mu      sync.Mutex // guards the fields below
 	dc      *webrtc.DataChannel
@@ -108,7 +113,7 @@ func (c *Client) startPeer(id string, offer, hide bool) {
 		c.events.put(Event{Type: EventFailed, Peer: id})
 		return
 	}
-	p := &peer{c: c, pc: pc, id: id, offer: offer}
+	p := &peer{c: c, pc: pc, id: id, offer: offer, opened: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -172,7 +177,10 @@ func (p *peer) attach(dc *webrtc.DataChannel) {
 	p.mu.Lock()
 	p.dc = dc
 	p.mu.Unlock()
-	dc.OnOpen(func() { p.c.events.put(Event{Type: EventOpen, Peer: p.id}) })
+	dc.OnOpen(func() {
+		p.openOnce.Do(func() { close(p.opened) })
+		p.c.events.put(Event{Type: EventOpen, Peer: p.id})
+	})
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		var m chatMessage
 		if err := json.Unmarshal(msg.Data, &m); err != nil || m.T != "msg" {
@@ -267,6 +275,32 @@ func (c *Client) Send(text string) error {
 	for _, p := range peers {
 		if err := p.send(text); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// WaitOpen waits until the data channel to peerID is open at this end, or
+// to every member of the chat when peerID is "". One end of a channel opens
+// a moment before the other, so a side that saw its partner's open may not
+// be able to send yet.
+func (c *Client) WaitOpen(ctx context.Context, peerID string) error {
+	c.mu.Lock()
+	var peers []*peer
+	for id, p := range c.peers {
+		if peerID == "" || id == peerID {
+			peers = append(peers, p)
+		}
+	}
+	c.mu.Unlock()
+	if len(peers) == 0 {
+		return ErrNoChannel
+	}
+	for _, p := range peers {
+		select {
+		case <-p.opened:
+		case <-ctx.Done():
+			return fmt.Errorf("client: waiting for the data channel to %s: %w", p.id, ctx.Err())
 		}
 	}
 	return nil
